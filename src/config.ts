@@ -1,0 +1,242 @@
+/**
+ * The one place where configuration is resolved: flags > environment (`MT5E_*`) > config file >
+ * defaults. No other module reads `process.env`.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, resolve, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { EngineError, ErrorCodes } from './errors.js'
+
+export type Synchronous = 'NORMAL' | 'FULL'
+
+export interface EngineOptions {
+  /** Folder for the SQLite database and other local state. Default `./data`. */
+  dataDir: string
+  /**
+   * `postgres://...` (or `postgresql://...`) for PostgreSQL, otherwise a SQLite file path.
+   * Default: `<dataDir>/mt5-engine.db`.
+   */
+  database: string | undefined
+  /** SQLite `synchronous`: `NORMAL` (default, safe with WAL except for power loss) or `FULL`. */
+  synchronous: Synchronous
+  /** SQLite busy timeout in milliseconds. Default 5000. */
+  busyTimeoutMs: number
+  /** How long a migrator waits for another one to finish before LOCK_TIMEOUT. Default 30000. */
+  lockTimeoutMs: number
+  /** Apply pending migrations when the engine starts. Default true. */
+  migrate: boolean
+  /** Folder of migration files. Default: the package's own `migrations/`. */
+  migrationsDir: string
+  /** Folder of rollback files. Default: the package's own `rollbacks/`. */
+  rollbacksDir: string
+  /** Address the gateway listens on. Default `127.0.0.1`. */
+  host: string
+  /** Port the gateway listens on. Default 8787. */
+  port: number
+}
+
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+export const defaultOptions: Readonly<EngineOptions> = Object.freeze({
+  dataDir: './data',
+  database: undefined,
+  synchronous: 'NORMAL',
+  busyTimeoutMs: 5000,
+  lockTimeoutMs: 30000,
+  migrate: true,
+  migrationsDir: join(packageRoot, 'migrations'),
+  rollbacksDir: join(packageRoot, 'rollbacks'),
+  host: '127.0.0.1',
+  port: 8787,
+})
+
+export type OptionName = keyof EngineOptions
+
+/** Environment variable for each option. */
+export const envNames: Readonly<Record<OptionName, string>> = Object.freeze({
+  dataDir: 'MT5E_DATA_DIR',
+  database: 'MT5E_DATABASE',
+  synchronous: 'MT5E_SYNCHRONOUS',
+  busyTimeoutMs: 'MT5E_BUSY_TIMEOUT_MS',
+  lockTimeoutMs: 'MT5E_LOCK_TIMEOUT_MS',
+  migrate: 'MT5E_MIGRATE',
+  migrationsDir: 'MT5E_MIGRATIONS_DIR',
+  rollbacksDir: 'MT5E_ROLLBACKS_DIR',
+  host: 'MT5E_HOST',
+  port: 'MT5E_PORT',
+})
+
+/** Command-line flag for each option. */
+export const flagNames: Readonly<Record<OptionName, string>> = Object.freeze({
+  dataDir: '--data-dir',
+  database: '--database',
+  synchronous: '--synchronous',
+  busyTimeoutMs: '--busy-timeout',
+  lockTimeoutMs: '--lock-timeout',
+  migrate: '--migrate',
+  migrationsDir: '--migrations-dir',
+  rollbacksDir: '--rollbacks-dir',
+  host: '--host',
+  port: '--port',
+})
+
+export interface ResolvedConfig extends EngineOptions {
+  /** The database actually used: a PostgreSQL URL or an absolute SQLite path. */
+  database: string
+  dialect: 'sqlite' | 'postgres'
+  /** Where each option's value came from, for `--print-config` style diagnostics. */
+  sources: Record<OptionName, 'flag' | 'env' | 'file' | 'default'>
+}
+
+export interface ResolveInput {
+  /** Values given as command-line flags or programmatically (highest precedence). */
+  flags?: Partial<Record<OptionName, unknown>>
+  env?: Record<string, string | undefined>
+  /** Path of a JSON config file; `MT5E_CONFIG` otherwise; `./mt5-engine.json` if it exists. */
+  configFile?: string | undefined
+  cwd?: string
+}
+
+export function isPostgresUrl(database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database)
+}
+
+export function resolveConfig(input: ResolveInput = {}): ResolvedConfig {
+  const env = input.env ?? process.env
+  const cwd = input.cwd ?? process.cwd()
+  const file = readConfigFile(input.configFile ?? env.MT5E_CONFIG, cwd)
+  const out: Record<string, unknown> = {}
+  const sources = {} as ResolvedConfig['sources']
+  for (const name of Object.keys(defaultOptions) as OptionName[]) {
+    const flag = input.flags?.[name]
+    const fromEnv = env[envNames[name]]
+    if (flag !== undefined) {
+      out[name] = coerce(name, flag, flagNames[name])
+      sources[name] = 'flag'
+    } else if (fromEnv !== undefined && fromEnv !== '') {
+      out[name] = coerce(name, fromEnv, envNames[name])
+      sources[name] = 'env'
+    } else if (file.values[name] !== undefined) {
+      out[name] = coerce(name, file.values[name], `"${name}" in ${file.path}`)
+      sources[name] = 'file'
+    } else {
+      out[name] = defaultOptions[name]
+      sources[name] = 'default'
+    }
+  }
+  const options = out as unknown as EngineOptions
+  const dataDir = resolve(cwd, options.dataDir)
+  let database = options.database ?? join(dataDir, 'mt5-engine.db')
+  const dialect = isPostgresUrl(database) ? 'postgres' : 'sqlite'
+  if (dialect === 'sqlite' && database !== ':memory:') database = resolve(cwd, database)
+  return {
+    ...options,
+    dataDir,
+    database,
+    dialect,
+    migrationsDir: resolve(cwd, options.migrationsDir),
+    rollbacksDir: resolve(cwd, options.rollbacksDir),
+    sources,
+  }
+}
+
+function readConfigFile(path: string | undefined, cwd: string): { path: string; values: Record<string, unknown> } {
+  const explicit = path !== undefined && path !== ''
+  const full = resolve(cwd, explicit ? path : 'mt5-engine.json')
+  if (!explicit && !existsSync(full)) return { path: full, values: {} }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(full, 'utf8'))
+  } catch (err) {
+    throw new EngineError(ErrorCodes.CONFIG_INVALID, `cannot read config file ${full}: ${(err as Error).message}`, {
+      file: full,
+    })
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new EngineError(ErrorCodes.CONFIG_INVALID, `config file ${full} must hold a JSON object`, { file: full })
+  }
+  const known = new Set(Object.keys(defaultOptions))
+  for (const key of Object.keys(parsed)) {
+    if (!known.has(key)) {
+      const hint = closest(key, [...known])
+      throw new EngineError(
+        ErrorCodes.CONFIG_INVALID,
+        `unknown option "${key}" in config file ${full}${hint ? `; did you mean "${hint}"?` : ''}`,
+        { file: full, option: key },
+      )
+    }
+  }
+  return { path: full, values: parsed as Record<string, unknown> }
+}
+
+function coerce(name: OptionName, value: unknown, where: string): unknown {
+  const fail = (expected: string): never => {
+    throw new EngineError(ErrorCodes.CONFIG_INVALID, `${where} must be ${expected}; got ${JSON.stringify(value)}`, {
+      option: name,
+      value,
+    })
+  }
+  switch (name) {
+    case 'busyTimeoutMs':
+    case 'lockTimeoutMs':
+    case 'port': {
+      const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) fail('a whole number >= 0')
+      if (name === 'port' && (n as number) > 65535) fail('a port number from 0 to 65535')
+      return n
+    }
+    case 'migrate': {
+      if (typeof value === 'boolean') return value
+      if (typeof value === 'string' && /^(1|true|yes|on)$/i.test(value)) return true
+      if (typeof value === 'string' && /^(0|false|no|off)$/i.test(value)) return false
+      return fail('true or false')
+    }
+    case 'synchronous': {
+      const v = typeof value === 'string' ? value.toUpperCase() : value
+      if (v !== 'NORMAL' && v !== 'FULL') fail('NORMAL or FULL')
+      return v
+    }
+    default:
+      if (typeof value !== 'string' || value === '') fail('a non-empty string')
+      return value
+  }
+}
+
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = 3
+  for (const c of candidates) {
+    const d = distance(word.toLowerCase(), c.toLowerCase())
+    if (d < bestDistance) {
+      best = c
+      bestDistance = d
+    }
+  }
+  return best
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!
+    row[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
+      prev = tmp
+    }
+  }
+  return row[b.length]!
+}
+
+/** A PostgreSQL URL with its password masked, for messages and logs. */
+export function describeDatabase(database: string): string {
+  if (!isPostgresUrl(database)) return database
+  try {
+    const url = new URL(database)
+    if (url.password) url.password = '***'
+    return url.toString()
+  } catch {
+    return 'postgres://(unparsable URL)'
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Every error the engine raises on purpose is an `EngineError` with a stable UPPER_SNAKE `code`
+ * (listed in docs/ERRORS.md). Errors that come from a database keep its native code in
+ * `detail.dbCode` (`SQLITE_ERROR`, SQLSTATE `42601`, ...), never wrapped away.
+ */
+
+export const ErrorCodes = {
+  /** An option, flag or environment variable has a value the engine cannot use. */
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  /** A file in migrations/ or rollbacks/ has a name that does not follow the convention. */
+  MIGRATION_BAD_NAME: 'MIGRATION_BAD_NAME',
+  /** Two files claim the same version. */
+  MIGRATION_DUPLICATE_VERSION: 'MIGRATION_DUPLICATE_VERSION',
+  /** A `.sqlite.sql` file without its `.postgres.sql` twin, or the other way round. */
+  MIGRATION_MISSING_TWIN: 'MIGRATION_MISSING_TWIN',
+  /** A rollback file whose migration does not exist. */
+  MIGRATION_ORPHAN_ROLLBACK: 'MIGRATION_ORPHAN_ROLLBACK',
+  /** A migration or rollback file holds no statement. */
+  MIGRATION_EMPTY: 'MIGRATION_EMPTY',
+  /** An unknown `-- mt5e:` directive, or directives that contradict each other. */
+  MIGRATION_BAD_DIRECTIVE: 'MIGRATION_BAD_DIRECTIVE',
+  /** A `-- mt5e:no-transaction` file holds more than one statement. */
+  MIGRATION_NOT_SINGLE_STATEMENT: 'MIGRATION_NOT_SINGLE_STATEMENT',
+  /** The database refused a migration or rollback; nothing of it was kept. */
+  MIGRATION_FAILED: 'MIGRATION_FAILED',
+  /** Applied files changed on disk, or are missing: the history and the files disagree. */
+  MIGRATION_DRIFT: 'MIGRATION_DRIFT',
+  /** A pending version is older than the newest applied one. */
+  MIGRATION_OUT_OF_ORDER: 'MIGRATION_OUT_OF_ORDER',
+  /** Migrations are pending and the engine was started with migrations turned off. */
+  MIGRATION_PENDING: 'MIGRATION_PENDING',
+  /** A no-transaction migration failed or was interrupted; `migrate repair` clears it. */
+  MIGRATION_BLOCKED: 'MIGRATION_BLOCKED',
+  /** `down` needs a rollback file that does not exist. */
+  MIGRATION_NO_ROLLBACK: 'MIGRATION_NO_ROLLBACK',
+  /** `--to` names a version that is not known. */
+  MIGRATION_UNKNOWN_VERSION: 'MIGRATION_UNKNOWN_VERSION',
+  /** `create` would overwrite a file, or the name is not snake_case. */
+  MIGRATION_CREATE_FAILED: 'MIGRATION_CREATE_FAILED',
+  /** Another migrator held the lock for longer than the lock timeout. */
+  LOCK_TIMEOUT: 'LOCK_TIMEOUT',
+  /** The database could not be opened or reached. */
+  DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
+  /** A command-line invocation the CLI does not understand. */
+  USAGE: 'USAGE',
+} as const
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+/** The plain-data form of an error: what crosses worker boundaries and goes into JSON output. */
+export interface ErrorData {
+  code: ErrorCode
+  message: string
+  detail?: Record<string, unknown>
+}
+
+export class EngineError extends Error {
+  readonly code: ErrorCode
+  readonly detail: Record<string, unknown> | undefined
+
+  constructor(code: ErrorCode, message: string, detail?: Record<string, unknown>, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'EngineError'
+    this.code = code
+    this.detail = detail
+  }
+
+  toJSON(): ErrorData {
+    return this.detail === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, detail: this.detail }
+  }
+}
+
+export function isEngineError(err: unknown, code?: ErrorCode): err is EngineError {
+  return err instanceof EngineError && (code === undefined || err.code === code)
+}

@@ -1,0 +1,175 @@
+import postgres from 'postgres'
+import { EngineError, ErrorCodes } from '../errors.js'
+import { describeDatabase } from '../config.js'
+import type { Queryable, Row, StatementCount, Storage, TransactionOptions } from './types.js'
+import { quoteIdent } from './sqlite.js'
+
+export interface PostgresOptions {
+  url: string
+  /** Connections in the pool. Default 4; the lock takes one of them while held. */
+  max?: number
+  connectTimeoutSeconds?: number
+}
+
+/** PostgreSQL's limit on bind parameters in one statement. */
+const MAX_PARAMETERS = 65534
+/** SQLSTATE 42601, as PostgreSQL answers a prepared statement that holds several commands. */
+const SYNTAX_ERROR = '42601'
+
+/** Connects to PostgreSQL and checks the connection before returning. */
+export async function openPostgres(options: PostgresOptions): Promise<Storage> {
+  const location = describeDatabase(options.url)
+  const sql = postgres(options.url, {
+    max: Math.max(2, options.max ?? 4),
+    connect_timeout: options.connectTimeoutSeconds ?? 10,
+    onnotice: () => {},
+    // bigint columns (times in ms) fit in a double well past year 200,000
+    types: { bigint: postgres.BigInt },
+  })
+  try {
+    await sql`select 1`
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => {})
+    throw new EngineError(
+      ErrorCodes.DATABASE_UNAVAILABLE,
+      `cannot connect to PostgreSQL at ${location}: ${(err as Error).message}`,
+      { location, dbCode: (err as { code?: string }).code },
+      { cause: err },
+    )
+  }
+  return new PostgresStorage(sql, location)
+}
+
+type Sql = postgres.Sql<{ bigint: bigint }>
+
+function queryable(sql: postgres.Sql<any> | postgres.TransactionSql<any>): Queryable {
+  return {
+    async query<T = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+      const rows = await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])
+      return rows.map(normaliseRow) as T[]
+    },
+    async exec(script: string): Promise<void> {
+      await sql.unsafe(script).simple()
+    },
+    async insertRows(table, columns, rows): Promise<number> {
+      if (rows.length === 0) return 0
+      const perStatement = Math.max(1, Math.min(1000, Math.floor(MAX_PARAMETERS / columns.length)))
+      const head = `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) VALUES `
+      for (let i = 0; i < rows.length; i += perStatement) {
+        const chunk = rows.slice(i, i + perStatement)
+        const tuples = chunk.map((_, r) => `(${columns.map((_, c) => `$${r * columns.length + c + 1}`).join(', ')})`)
+        await sql.unsafe(head + tuples.join(', '), chunk.flat() as postgres.ParameterOrJSON<never>[])
+      }
+      return rows.length
+    },
+  }
+}
+
+/** bigint columns come back as numbers when they are safe integers, as they are for times in ms. */
+function normaliseRow(row: Row): Row {
+  for (const key of Object.keys(row)) {
+    const v = row[key]
+    if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)) {
+      row[key] = Number(v)
+    }
+  }
+  return row
+}
+
+/** True when the script holds nothing but white space and comments. */
+function isBlank(script: string): boolean {
+  for (let i = 0; i < script.length; ) {
+    if (/\s/.test(script[i]!)) i++
+    else if (script.startsWith('--', i)) {
+      const end = script.indexOf('\n', i)
+      i = end === -1 ? script.length : end + 1
+    } else if (script.startsWith('/*', i)) {
+      const end = script.indexOf('*/', i + 2)
+      if (end === -1) return false
+      i = end + 2
+    } else return false
+  }
+  return true
+}
+
+class PostgresStorage implements Storage {
+  readonly dialect = 'postgres' as const
+  readonly location: string
+  readonly #sql: Sql
+  readonly #direct: Queryable
+
+  constructor(sql: Sql, location: string) {
+    this.#sql = sql
+    this.location = location
+    this.#direct = queryable(sql)
+  }
+
+  query<T = Row>(text: string, params?: readonly unknown[]): Promise<T[]> {
+    return this.#direct.query<T>(text, params)
+  }
+
+  exec(script: string): Promise<void> {
+    return this.#direct.exec(script)
+  }
+
+  insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<number> {
+    return this.#direct.insertRows(table, columns, rows)
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>, _options?: TransactionOptions): Promise<T> {
+    return (await this.#sql.begin((tx) => fn(queryable(tx)))) as T
+  }
+
+  async countStatements(script: string): Promise<StatementCount> {
+    // Parse without executing: PostgreSQL refuses several commands in one prepared statement.
+    try {
+      await this.#sql.unsafe(script, [], { prepare: false }).describe()
+      // An empty query parses too; only the text tells it from one statement.
+      return isBlank(script) ? 'none' : 'one'
+    } catch (err) {
+      const e = err as { code?: string; message?: string }
+      if (e.code === SYNTAX_ERROR && /multiple commands/.test(e.message ?? '')) return 'many'
+      return 'unknown'
+    }
+  }
+
+  async withLock<T>(name: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+    // A session-level advisory lock lives on one connection: reserve it for the whole run.
+    const reserved = await this.#sql.reserve()
+    try {
+      const key = `mt5-engine:${name}`
+      const deadline = Date.now() + timeoutMs
+      for (let wait = 25; ; wait = Math.min(wait * 2, 250)) {
+        const [row] = await reserved.unsafe(
+          'select pg_try_advisory_lock(hashtext($1 || current_database())) as locked',
+          [key],
+        )
+        if (row?.locked === true) break
+        if (Date.now() >= deadline) {
+          throw new EngineError(
+            ErrorCodes.LOCK_TIMEOUT,
+            `another process held the ${name} lock on ${this.location} for more than ${timeoutMs} ms; ` +
+              `wait for it to finish or raise --lock-timeout`,
+            { lock: key, timeoutMs },
+          )
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(wait, Math.max(1, deadline - Date.now()))))
+      }
+      try {
+        return await fn()
+      } finally {
+        await reserved.unsafe('select pg_advisory_unlock(hashtext($1 || current_database()))', [key])
+      }
+    } finally {
+      reserved.release()
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#sql.end({ timeout: 5 })
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}

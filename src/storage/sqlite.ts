@@ -1,0 +1,218 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { EngineError, ErrorCodes } from '../errors.js'
+import type { Synchronous } from '../config.js'
+import type { Queryable, Row, StatementCount, Storage, TransactionOptions } from './types.js'
+
+export interface SqliteOptions {
+  /** A file path, or `:memory:`. The folder is created when missing. */
+  path: string
+  synchronous?: Synchronous
+  busyTimeoutMs?: number
+  readonly?: boolean
+}
+
+/** SQLite's limit on host parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER since 3.32). */
+const MAX_PARAMETERS = 32766
+
+/**
+ * Opens a SQLite database: WAL, `synchronous` NORMAL unless FULL is asked for, a busy timeout,
+ * foreign keys on.
+ */
+export function openSqlite(options: SqliteOptions): Storage {
+  const { path, synchronous = 'NORMAL', busyTimeoutMs = 5000, readonly = false } = options
+  let db: Database.Database
+  try {
+    if (path !== ':memory:' && !readonly) mkdirSync(dirname(path), { recursive: true })
+    db = new Database(path, { timeout: busyTimeoutMs, readonly, fileMustExist: readonly })
+    if (!readonly) db.pragma('journal_mode = WAL')
+    db.pragma(`synchronous = ${synchronous}`)
+    db.pragma('foreign_keys = ON')
+  } catch (err) {
+    throw new EngineError(
+      ErrorCodes.DATABASE_UNAVAILABLE,
+      `cannot open SQLite database ${path}: ${(err as Error).message}`,
+      { location: path, dbCode: (err as { code?: string }).code },
+      { cause: err },
+    )
+  }
+  return new SqliteStorage(db, path)
+}
+
+class SqliteStorage implements Storage {
+  readonly dialect = 'sqlite' as const
+  readonly location: string
+  readonly #db: Database.Database
+  readonly #statements = new Map<string, { sql: string; order: number[] }>()
+  /** Transactions are queued: the connection holds one at a time. */
+  #tail: Promise<unknown> = Promise.resolve()
+  readonly #direct: Queryable
+
+  constructor(db: Database.Database, location: string) {
+    this.#db = db
+    this.location = location
+    this.#direct = {
+      query: (text, params) => Promise.resolve(this.#query(text, params)),
+      exec: (script) => Promise.resolve(void this.#db.exec(script)),
+      insertRows: (table, columns, rows) => Promise.resolve(this.#insertRows(table, columns, rows)),
+    }
+  }
+
+  async query<T = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+    await this.#idle()
+    return this.#query<T>(text, params)
+  }
+
+  async exec(script: string): Promise<void> {
+    await this.#idle()
+    this.#db.exec(script)
+  }
+
+  async insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<number> {
+    await this.#idle()
+    return this.#insertRows(table, columns, rows)
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const run = async (): Promise<T> => {
+      const db = this.#db
+      if (options.foreignKeysOff) db.pragma('foreign_keys = OFF')
+      try {
+        db.exec('BEGIN IMMEDIATE')
+        try {
+          const result = await fn(this.#direct)
+          if (options.foreignKeysOff) checkForeignKeys(db)
+          db.exec('COMMIT')
+          return result
+        } catch (err) {
+          if (db.inTransaction) db.exec('ROLLBACK')
+          throw err
+        }
+      } finally {
+        if (options.foreignKeysOff) db.pragma('foreign_keys = ON')
+      }
+    }
+    const result = this.#tail.then(run, run)
+    this.#tail = result.catch(() => undefined)
+    return result
+  }
+
+  async countStatements(script: string): Promise<StatementCount> {
+    await this.#idle()
+    try {
+      this.#db.prepare(script)
+      return 'one'
+    } catch (err) {
+      const message = (err as Error).message
+      if (err instanceof RangeError && /more than one statement/.test(message)) return 'many'
+      if (err instanceof RangeError && /no statements/.test(message)) return 'none'
+      return 'unknown'
+    }
+  }
+
+  async withLock<T>(name: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+    if (this.location === ':memory:') return fn()
+    // SQLite has no advisory locks. An exclusive transaction on a small side file is one: the
+    // operating system drops it when the process dies. The wait polls with timers rather than a
+    // busy timeout: better-sqlite3's busy handler sleeps on the event loop, so a holder in the same
+    // process could never release and every timer and socket would stall for the whole wait.
+    const lockPath = `${this.location}-${name}.lock`
+    const lock = new Database(lockPath, { timeout: 0 })
+    try {
+      const deadline = Date.now() + timeoutMs
+      for (let wait = 25; ; wait = Math.min(wait * 2, 250)) {
+        try {
+          lock.exec('BEGIN EXCLUSIVE')
+          break
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err
+        }
+        if (Date.now() >= deadline) {
+          throw new EngineError(
+            ErrorCodes.LOCK_TIMEOUT,
+            `another process held the ${name} lock on ${this.location} for more than ${timeoutMs} ms; ` +
+              `wait for it to finish or raise --lock-timeout`,
+            { lock: lockPath, timeoutMs },
+          )
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(wait, Math.max(1, deadline - Date.now()))))
+      }
+      return await fn()
+    } finally {
+      if (lock.inTransaction) lock.exec('ROLLBACK')
+      lock.close()
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#idle()
+    if (this.#db.open) this.#db.close()
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+
+  /** Waits for queued transactions so that no statement runs inside someone else's. */
+  #idle(): Promise<unknown> {
+    return this.#tail
+  }
+
+  #query<T>(text: string, params: readonly unknown[] = []): T[] {
+    const { sql, order } = this.#convert(text)
+    const stmt = this.#db.prepare(sql)
+    const values = order.map((n) => params[n - 1])
+    if (stmt.reader) return stmt.all(...values) as T[]
+    stmt.run(...values)
+    return []
+  }
+
+  #insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): number {
+    if (rows.length === 0) return 0
+    const perStatement = Math.max(1, Math.min(500, Math.floor(MAX_PARAMETERS / columns.length)))
+    const head = `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) VALUES `
+    const tuple = `(${columns.map(() => '?').join(', ')})`
+    const full = this.#db.prepare(head + Array(perStatement).fill(tuple).join(', '))
+    let i = 0
+    for (; i + perStatement <= rows.length; i += perStatement) full.run(rows.slice(i, i + perStatement).flat())
+    if (i < rows.length) {
+      const rest = rows.slice(i)
+      this.#db.prepare(head + Array(rest.length).fill(tuple).join(', ')).run(rest.flat())
+    }
+    return rows.length
+  }
+
+  /** `$1`-style parameters to SQLite's positional `?`, remembering which value goes where. */
+  #convert(text: string): { sql: string; order: number[] } {
+    let converted = this.#statements.get(text)
+    if (converted === undefined) {
+      const order: number[] = []
+      const sql = text.replace(/\$(\d+)/g, (_, n: string) => {
+        order.push(Number(n))
+        return '?'
+      })
+      converted = { sql, order }
+      if (this.#statements.size < 1000) this.#statements.set(text, converted)
+    }
+    return converted
+  }
+}
+
+function checkForeignKeys(db: Database.Database): void {
+  const violations = db.pragma('foreign_key_check') as { table: string; rowid: number; parent: string }[]
+  if (violations.length === 0) return
+  const sample = violations
+    .slice(0, 5)
+    .map((v) => `${v.table} rowid ${v.rowid} -> ${v.parent}`)
+    .join('; ')
+  const err = new Error(`foreign_key_check found ${violations.length} violation(s): ${sample}`) as Error & {
+    code: string
+  }
+  err.code = 'SQLITE_CONSTRAINT_FOREIGNKEY'
+  throw err
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
+}

@@ -1,0 +1,73 @@
+/**
+ * The narrow interface the engine needs from a database: run a whole SQL script as one unit, run a
+ * transaction, query, insert a batch of rows, and take a named lock. One implementation per
+ * backend (sqlite.ts, postgres.ts); no ORM, no repositories.
+ *
+ * Parameters are written `$1`, `$2`, ... for both backends.
+ */
+
+export type Dialect = 'sqlite' | 'postgres'
+
+export type Row = Record<string, unknown>
+
+export interface Queryable {
+  /** Runs one statement with parameters; returns its rows (none for statements without rows). */
+  query<T = Row>(text: string, params?: readonly unknown[]): Promise<T[]>
+  /** Runs a whole script as one unit, by the database's own parser: never split by us. */
+  exec(script: string): Promise<void>
+  /** Inserts rows (each an array in `columns` order) with multi-row statements; returns the count. */
+  insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<number>
+}
+
+export interface TransactionOptions {
+  /**
+   * SQLite only: turn foreign key enforcement off for the transaction (it cannot be changed inside
+   * one) and run `PRAGMA foreign_key_check` before commit, failing the transaction on any
+   * violation. Needed for table rebuilds. Ignored on PostgreSQL.
+   */
+  foreignKeysOff?: boolean
+}
+
+/**
+ * How many statements a script holds, by the database's own parser (`unknown` when it would not
+ * say, for example because the statement refers to something that does not exist yet).
+ */
+export type StatementCount = 'none' | 'one' | 'many' | 'unknown'
+
+export interface Storage extends Queryable {
+  readonly dialect: Dialect
+  /** The database for messages: a file path, or a URL with its password masked. */
+  readonly location: string
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>
+  /** Counts the statements in a script without running it. */
+  countStatements(script: string): Promise<StatementCount>
+  /**
+   * Runs `fn` while holding an exclusive lock named `name` shared by every process using this
+   * database. Waits up to `timeoutMs`, then fails with LOCK_TIMEOUT.
+   */
+  withLock<T>(name: string, timeoutMs: number, fn: () => Promise<T>): Promise<T>
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/**
+ * Where the database says an error is: its native code (`SQLITE_ERROR`, SQLSTATE `42601`), its
+ * message, and the 1-based character position in the statement when it gives one.
+ */
+export interface DatabaseErrorInfo {
+  dbCode: string
+  dbMessage: string
+  position?: number
+}
+
+export function databaseErrorInfo(err: unknown): DatabaseErrorInfo {
+  const e = err as { code?: unknown; message?: unknown; position?: unknown }
+  const info: DatabaseErrorInfo = {
+    dbCode: typeof e?.code === 'string' ? e.code : 'UNKNOWN',
+    dbMessage: typeof e?.message === 'string' ? e.message : String(err),
+  }
+  const position = typeof e?.position === 'string' ? Number(e.position) : e?.position
+  if (typeof position === 'number' && Number.isInteger(position) && position > 0) info.position = position
+  return info
+}

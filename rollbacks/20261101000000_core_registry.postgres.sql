@@ -1,0 +1,9 @@
+-- Undoes 20261101000000_core_registry: drops the core registry, children first, then the
+-- updated_at trigger function (its triggers go with their tables).
+DROP TABLE ea_heartbeats;
+DROP TABLE stream_sequences;
+DROP TABLE streams;
+DROP TABLE symbols;
+DROP TABLE account_utc_offsets;
+DROP TABLE accounts;
+DROP FUNCTION mt5e_touch_updated_at();

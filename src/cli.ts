@@ -299,6 +299,7 @@ function lint(args: string[], io: Io): number {
       }
     }
   }
+  findings.sort((a, b) => (a.file === b.file ? (a.line ?? 0) - (b.line ?? 0) : a.file < b.file ? -1 : 1))
   if (values.json) io.out(JSON.stringify({ findings }, null, 2) + '\n')
   else {
     for (const f of findings) io.out(`${f.file}${f.line ? `:${f.line}` : ''}: ${f.level} [${f.rule}] ${f.message}\n`)

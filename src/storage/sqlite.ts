@@ -44,7 +44,8 @@ class SqliteStorage implements Storage {
   readonly dialect = 'sqlite' as const
   readonly location: string
   readonly #db: Database.Database
-  readonly #statements = new Map<string, { sql: string; order: number[] }>()
+  /** Prepared statements by their `$n` text: preparing costs more than running a small statement. */
+  readonly #statements = new Map<string, { stmt: Database.Statement; order: number[] }>()
   /** Transactions are queued: the connection holds one at a time. */
   #tail: Promise<unknown> = Promise.resolve()
   readonly #direct: Queryable
@@ -160,8 +161,7 @@ class SqliteStorage implements Storage {
   }
 
   #query<T>(text: string, params: readonly unknown[] = []): T[] {
-    const { sql, order } = this.#convert(text)
-    const stmt = this.#db.prepare(sql)
+    const { stmt, order } = this.#prepare(text)
     const values = order.map((n) => params[n - 1])
     if (stmt.reader) return stmt.all(...values) as T[]
     stmt.run(...values)
@@ -183,19 +183,21 @@ class SqliteStorage implements Storage {
     return rows.length
   }
 
-  /** `$1`-style parameters to SQLite's positional `?`, remembering which value goes where. */
-  #convert(text: string): { sql: string; order: number[] } {
-    let converted = this.#statements.get(text)
-    if (converted === undefined) {
+  /** Prepares `$1`-style text as SQLite's positional `?`, remembering which value goes where. */
+  #prepare(text: string): { stmt: Database.Statement; order: number[] } {
+    let prepared = this.#statements.get(text)
+    if (prepared === undefined) {
       const order: number[] = []
       const sql = text.replace(/\$(\d+)/g, (_, n: string) => {
         order.push(Number(n))
         return '?'
       })
-      converted = { sql, order }
-      if (this.#statements.size < 1000) this.#statements.set(text, converted)
+      prepared = { stmt: this.#db.prepare(sql), order }
+      // Statements built from changing text (ad hoc queries) must not grow the cache without bound.
+      if (this.#statements.size >= 500) this.#statements.clear()
+      this.#statements.set(text, prepared)
     }
-    return converted
+    return prepared
   }
 }
 

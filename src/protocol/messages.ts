@@ -1,0 +1,448 @@
+/**
+ * Every message on the wire, as plain interfaces. docs/PROTOCOL.md is the contract these follow;
+ * docs/protocol-vectors.json pins their exact bytes.
+ *
+ * A frame is one binary WebSocket message holding one plain MessagePack map with a `type` string.
+ * Times are integer milliseconds (MT5 server time for market and trade times, as sent). Prices and
+ * money are float64. Durable EA messages carry `seq`: 1, 2, 3 ... per stream, never reused.
+ */
+
+export const PROTOCOL_VERSION = 1
+
+// ---------------------------------------------------------------------------------------------
+// EA -> engine
+
+export interface HelloAccount {
+  login: number
+  server: string
+  company?: string
+  currency?: string
+  leverage?: number
+  /** ACCOUNT_MARGIN_MODE: 0 retail netting, 1 exchange, 2 retail hedging. */
+  margin_mode?: number
+  /** ACCOUNT_TRADE_MODE: 0 demo, 1 contest, 2 real. */
+  trade_mode?: number
+  /** Broker server time minus UTC, in seconds (TimeTradeServer() - TimeGMT()). */
+  server_utc_offset_s?: number
+}
+
+export interface HelloEa {
+  name: string
+  version?: string
+  magic?: number
+  symbol?: string
+  /** Chart timeframe: M1 ... MN1. */
+  timeframe?: string
+  strategy?: string
+}
+
+export interface EaHello {
+  type: 'hello'
+  protocol: number
+  role: 'ea'
+  token: string
+  /** A persistent id the EA keeps across restarts (one per EA instance on a chart). */
+  instance_id: string
+  bridge?: { name: string; version: string }
+  terminal_build?: number
+  account: HelloAccount
+  ea: HelloEa
+  /** The last sequence number the EA saw acknowledged, for diagnostics; `welcome.resume_seq` rules. */
+  last_acked_seq?: number
+}
+
+export interface SymbolSpec {
+  type: 'symbol_spec'
+  seq: number
+  symbol: string
+  digits: number
+  point: number
+  contract_size?: number
+  tick_size?: number
+  tick_value?: number
+  currency_base?: string
+  currency_profit?: string
+  currency_margin?: string
+  volume_min?: number
+  volume_max?: number
+  volume_step?: number
+  description?: string
+}
+
+/**
+ * One symbol's ticks, one array per field, all the same length (1 .. max_batch_ticks). Prices are
+ * >= 0: `last` is 0 on FX and CFD symbols, `bid`/`ask` may be 0 on exchange symbols where only
+ * `last` moves. `volume` is MqlTick.volume (an integer), `volume_real` MqlTick.volume_real.
+ */
+export interface TickBatch {
+  type: 'tick_batch'
+  seq: number
+  symbol: string
+  time_msc: number[]
+  bid: number[]
+  ask: number[]
+  last: number[]
+  volume: number[]
+  volume_real: number[]
+  /** MqlTick.flags as received (2 BID, 4 ASK, 8 LAST, 16 VOLUME, 32 BUY, 64 SELL; other bits kept). */
+  flags: number[]
+  /**
+   * How many ticks at `time_msc[0]` earlier batches already sent (the EA's CopyTicksRange cursor
+   * count), so each tick's index within its millisecond, part of its stored key, is the same on
+   * every replay. Default 0. Ticks are in time order.
+   */
+  first_index?: number
+  /** Present when the EA dropped ticks before this batch (its ring overflowed). */
+  gap?: { dropped: number; from_msc: number; to_msc: number }
+}
+
+export interface BarBatch {
+  type: 'bar_batch'
+  seq: number
+  symbol: string
+  timeframe: string
+  /** Bar open time, server time in ms. */
+  time: number[]
+  open: number[]
+  high: number[]
+  low: number[]
+  close: number[]
+  tick_volume: number[]
+  real_volume: number[]
+  spread: number[]
+}
+
+export interface Deal {
+  type: 'deal'
+  seq: number
+  ticket: number
+  order: number
+  position_id: number
+  time_msc: number
+  /** DEAL_TYPE: 0 buy, 1 sell, 2 balance, ... */
+  deal_type: number
+  /** DEAL_ENTRY: 0 in, 1 out, 2 inout, 3 out_by. */
+  entry: number
+  symbol: string
+  volume: number
+  price: number
+  profit: number
+  commission: number
+  swap: number
+  fee: number
+  magic: number
+  /** DEAL_REASON. */
+  reason: number
+  comment?: string
+  external_id?: string
+  sl?: number
+  tp?: number
+}
+
+export interface OrderEvent {
+  type: 'order_event'
+  seq: number
+  ticket: number
+  time_msc: number
+  symbol: string
+  /** ORDER_TYPE. */
+  order_type: number
+  /** ORDER_STATE. */
+  state: number
+  volume_initial: number
+  volume_current: number
+  price_open: number
+  sl?: number
+  tp?: number
+  magic?: number
+  position_id?: number
+  comment?: string
+  /** TRADE_TRANSACTION_TYPE of the OnTradeTransaction event that reported it (0 order_add .. 10 request). */
+  event?: number
+}
+
+export interface PositionRow {
+  /** POSITION_IDENTIFIER: the key (a ticket can change). */
+  identifier: number
+  ticket: number
+  symbol: string
+  /** POSITION_TYPE: 0 buy, 1 sell. */
+  position_type: number
+  volume: number
+  price_open: number
+  price_current: number
+  sl: number
+  tp: number
+  profit: number
+  swap: number
+  magic: number
+  time_msc: number
+  comment?: string
+}
+
+/** Every open position of the account at `time_msc`; positions not listed are closed. */
+export interface PositionsSnapshot {
+  type: 'positions_snapshot'
+  seq: number
+  time_msc: number
+  positions: PositionRow[]
+}
+
+export interface AccountSnapshot {
+  type: 'account_snapshot'
+  seq: number
+  time_msc: number
+  balance: number
+  equity: number
+  margin: number
+  free_margin: number
+  /** Percent; 0 when there is no margin in use. */
+  margin_level: number
+  profit: number
+  open_positions: number
+  open_volume: number
+}
+
+export interface EaStatus {
+  type: 'ea_status'
+  seq: number
+  time_msc: number
+  state: 'running' | 'paused' | 'stopping' | 'error'
+  terminal_trade_allowed: boolean
+  ea_trade_allowed: boolean
+  queue_depth: number
+  dropped_ticks: number
+  last_error?: number
+  message?: string
+  /** TERMINAL_CONNECTED: whether the terminal is connected to the broker's trade server. */
+  connected?: boolean
+}
+
+export interface Signal {
+  type: 'signal'
+  seq: number
+  time_msc: number
+  symbol: string
+  signal_type: 'buy' | 'sell' | 'close' | 'hold'
+  price: number
+  /** 0 .. 1. */
+  confidence?: number
+  strategy?: string
+  timeframe?: string
+  reason?: string
+  metadata?: Record<string, unknown>
+  /** The EA's own id for the signal, so a resent signal is stored once (the engine uses `seq:<seq>` when absent). */
+  signal_id?: string
+}
+
+export interface Log {
+  type: 'log'
+  seq: number
+  time_msc: number
+  level: 'debug' | 'info' | 'warn' | 'error'
+  message: string
+}
+
+export type CommandAckStatus = 'accepted' | 'rejected' | 'duplicate' | 'expired'
+
+export interface CommandAck {
+  type: 'command_ack'
+  seq: number
+  command_id: string
+  status: CommandAckStatus
+  reason?: string
+}
+
+export interface CommandResult {
+  type: 'command_result'
+  seq: number
+  command_id: string
+  ok: boolean
+  result?: Record<string, unknown>
+  error?: string
+}
+
+export interface Goodbye {
+  type: 'goodbye'
+  reason?: string
+}
+
+/** EA messages the engine stores and acknowledges by `seq`. */
+export type DurableMessage =
+  | SymbolSpec
+  | TickBatch
+  | BarBatch
+  | Deal
+  | OrderEvent
+  | PositionsSnapshot
+  | AccountSnapshot
+  | EaStatus
+  | Signal
+  | Log
+  | CommandAck
+  | CommandResult
+
+export type EaMessage = EaHello | DurableMessage | Goodbye
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard -> engine
+
+export interface DashboardHello {
+  type: 'hello'
+  protocol: number
+  role: 'dashboard'
+  token: string
+}
+
+export type CommandType = 'pause' | 'resume' | 'close_positions' | 'close_all' | 'set_risk' | 'custom'
+
+/** Exactly one way of naming the target. */
+export type CommandTarget =
+  | { instance_id: string }
+  | { login: number; server: string; magic: number }
+  | { login: number; server: string }
+
+export interface CommandSend {
+  type: 'command_send'
+  /** The dashboard's own id for matching the answer. */
+  request_id: string
+  /** Optional client-chosen id, making a resend of the same command harmless. */
+  command_id?: string
+  command: CommandType
+  target: CommandTarget
+  payload?: Record<string, unknown>
+  /** Milliseconds from now after which the command must not be delivered. Default 60000. */
+  expires_in_ms?: number
+}
+
+export type DashboardMessage = DashboardHello | CommandSend
+
+// ---------------------------------------------------------------------------------------------
+// Engine -> EA and dashboard
+
+export interface Welcome {
+  type: 'welcome'
+  protocol: number
+  /** EA streams only. */
+  stream_id?: number
+  /** EA streams only: every seq up to this one is stored; send from resume_seq + 1. */
+  resume_seq?: number
+  role: 'ea' | 'viewer' | 'admin'
+  /** The engine's clock: Unix time in ms, UTC (not the broker's server time). */
+  server_time: number
+  limits: {
+    max_frame_bytes: number
+    max_batch_ticks: number
+    /** Unacknowledged durable messages the EA may have in flight. */
+    max_inflight: number
+  }
+}
+
+export interface Ack {
+  type: 'ack'
+  /** Cumulative: every message up to and including seq is committed. */
+  seq: number
+}
+
+export interface ErrorFrame {
+  type: 'error'
+  code: ProtocolErrorCode
+  message: string
+  /** The seq of the message that caused it, where there was one. */
+  seq?: number
+  /** The field at fault, as a path (`time_msc[3]`). */
+  field?: string
+  /** The `request_id` of the dashboard message that caused it, where there was one. */
+  request_id?: string
+}
+
+export interface Ping {
+  type: 'ping'
+  /** The engine's clock: Unix time in ms, UTC (not the broker's server time). */
+  server_time: number
+}
+
+export type CommandStatus =
+  | 'pending'
+  | 'delivered'
+  | 'accepted'
+  | 'rejected'
+  | 'duplicate'
+  | 'expired'
+  | 'succeeded'
+  | 'failed'
+
+export interface Command {
+  type: 'command'
+  command_id: string
+  command: CommandType
+  payload: Record<string, unknown>
+  /** The engine's clock, Unix ms UTC. The EA refuses the command (`expired`) after `expires_at`. */
+  created_at: number
+  expires_at: number
+}
+
+export interface CommandStatusUpdate {
+  type: 'command_status'
+  request_id?: string
+  command_id: string
+  status: CommandStatus
+  command: CommandType
+  /** The engine's clock, Unix ms UTC. */
+  updated_at: number
+  reason?: string
+  result?: Record<string, unknown>
+}
+
+export type EngineMessage = Welcome | Ack | ErrorFrame | Ping | Command | CommandStatusUpdate
+
+// ---------------------------------------------------------------------------------------------
+// Errors and close codes
+
+export const ProtocolErrors = {
+  /** The frame is not binary, or not valid MessagePack. */
+  BAD_FRAME: 'BAD_FRAME',
+  /** Valid MessagePack, but not a map with a string `type`. */
+  BAD_MESSAGE: 'BAD_MESSAGE',
+  /** A field is missing, of the wrong type, or out of range (NaN, negative price, ragged columns). */
+  BAD_FIELD: 'BAD_FIELD',
+  UNKNOWN_TYPE: 'UNKNOWN_TYPE',
+  /** Anything but `hello` before `welcome`. */
+  HELLO_REQUIRED: 'HELLO_REQUIRED',
+  UNSUPPORTED_PROTOCOL: 'UNSUPPORTED_PROTOCOL',
+  AUTH_FAILED: 'AUTH_FAILED',
+  /** The token's role may not do this. */
+  FORBIDDEN: 'FORBIDDEN',
+  FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** A seq skipped ahead of the next expected one. */
+  SEQ_GAP: 'SEQ_GAP',
+  /** A seq went backwards within a connection. */
+  SEQ_REGRESSION: 'SEQ_REGRESSION',
+  /** The database refused a batch; nothing of it was stored or acknowledged. */
+  STORAGE_FAILED: 'STORAGE_FAILED',
+  /** Another connection took over this EA instance. */
+  REPLACED: 'REPLACED',
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  INTERNAL: 'INTERNAL',
+} as const
+
+export type ProtocolErrorCode = (typeof ProtocolErrors)[keyof typeof ProtocolErrors]
+
+export const CloseCodes = {
+  NORMAL: 1000,
+  /** The engine is shutting down (error SHUTTING_DOWN). */
+  GOING_AWAY: 1001,
+  /** A frame above `max_frame_bytes` (the WebSocket library closes with it before any error frame). */
+  MESSAGE_TOO_BIG: 1009,
+  /** The engine failed unexpectedly (error INTERNAL). */
+  INTERNAL_ERROR: 1011,
+  /** The peer broke the protocol: bad frames before hello, sequence errors. */
+  PROTOCOL_ERROR: 4000,
+  AUTH_FAILED: 4001,
+  FORBIDDEN: 4003,
+  UNSUPPORTED_PROTOCOL: 4004,
+  RATE_LIMITED: 4008,
+  REPLACED: 4009,
+  STORAGE_FAILED: 4010,
+} as const

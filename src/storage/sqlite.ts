@@ -26,7 +26,7 @@ export function openSqlite(options: SqliteOptions): Storage {
   try {
     if (path !== ':memory:' && !readonly) mkdirSync(dirname(path), { recursive: true })
     db = new Database(path, { timeout: busyTimeoutMs, readonly, fileMustExist: readonly })
-    if (!readonly) db.pragma('journal_mode = WAL')
+    if (!readonly) enableWal(db, busyTimeoutMs)
     db.pragma(`synchronous = ${synchronous}`)
     db.pragma('foreign_keys = ON')
   } catch (err) {
@@ -38,6 +38,24 @@ export function openSqlite(options: SqliteOptions): Storage {
     )
   }
   return new SqliteStorage(db, path)
+}
+
+/**
+ * Switching a new database to WAL takes an exclusive lock, and when another process is switching it
+ * at the same moment SQLite answers SQLITE_BUSY at once instead of calling the busy handler (waiting
+ * could deadlock). Retry within the busy timeout; the wait is short and happens once, at open.
+ */
+function enableWal(db: Database.Database, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL')
+      return
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
+    }
+  }
 }
 
 class SqliteStorage implements Storage {

@@ -271,6 +271,8 @@ CREATE TABLE ea_heartbeats (
   last_error integer,
   message text,
   received_at bigint DEFAULT ((EXTRACT(epoch FROM now()) * (1000)::numeric))::bigint NOT NULL,
+  queue_depth integer,
+  dropped_ticks bigint,
   CONSTRAINT ea_heartbeats_pkey PRIMARY KEY (stream_id, time_msc),
   CONSTRAINT ea_heartbeats_stream_id_fkey FOREIGN KEY (stream_id) REFERENCES streams(id),
   CONSTRAINT ea_heartbeats_state_check CHECK (state = ANY (ARRAY['starting'::text, 'running'::text, 'paused'::text, 'stopping'::text, 'error'::text])),

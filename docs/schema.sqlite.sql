@@ -247,7 +247,7 @@ CREATE TABLE ea_heartbeats (
   ping_us INTEGER,
   last_error INTEGER,
   message TEXT,
-  received_at INTEGER NOT NULL DEFAULT (CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)),
+  received_at INTEGER NOT NULL DEFAULT (CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)), queue_depth integer, dropped_ticks bigint,
   PRIMARY KEY (stream_id, time_msc)
 ) WITHOUT ROWID;
 

@@ -8,7 +8,7 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeDatabase, resolveConfig, type OptionName, type ResolvedConfig } from './config.js'
-import { startEngine } from './engine.js'
+import { prepareDatabase, startEngine } from './engine.js'
 import { EngineError, ErrorCodes } from './errors.js'
 import { createMigration, loadMigrations } from './migrator/files.js'
 import { lintSql, type LintFinding } from './migrator/lint.js'
@@ -19,7 +19,10 @@ import {
   type RunResult,
   type StatusReport,
 } from './migrator/migrator.js'
+import { connectDashboard, type Dashboard } from './client/dashboard-client.js'
+import type { CommandSend, CommandStatusUpdate } from './protocol/messages.js'
 import { openStorage } from './storage/open.js'
+import { createToken, listTokens, revokeToken, type Role } from './store/tokens.js'
 import type { Dialect } from './storage/types.js'
 
 export interface Io {
@@ -52,12 +55,20 @@ const flagToOption: Record<string, OptionName> = {
   'rollbacks-dir': 'rollbacksDir',
   host: 'host',
   port: 'port',
+  writers: 'writers',
+  'batch-rows': 'batchRows',
+  'flush-ms': 'flushMs',
+  'max-inflight': 'maxInflight',
+  'max-frame-bytes': 'maxFrameBytes',
+  'max-pending-bytes': 'maxPendingBytes',
+  'write-delay-ms': 'writeDelayMs',
 }
 
 export const usage = `mt5-engine: a data engine for MetaTrader 5
 
 Usage:
-  mt5-engine start [--data-dir DIR] [--database URL|FILE] [--no-migrate]
+  mt5-engine start [--host H] [--port P] [--no-migrate] [--migrate-only] [--writers N] [--batch-rows N]
+                   [--flush-ms MS] [--max-inflight N] [--max-frame-bytes N] [--max-pending-bytes N]
   mt5-engine migrate status [--json]
   mt5-engine migrate up [--to VERSION] [--dry-run] [--allow-out-of-order]
   mt5-engine migrate down [--steps N | --to VERSION | --all] [--dry-run]
@@ -67,6 +78,11 @@ Usage:
   mt5-engine migrate create NAME [--split]
   mt5-engine migrate dump [--out FILE]
   mt5-engine migrate lint [--dialect sqlite|postgres|both]
+  mt5-engine token create --role ea|viewer|admin --name NAME [--expires-in-days N]
+  mt5-engine token list
+  mt5-engine token revoke NAME|ID
+  mt5-engine command send --token ADMIN_TOKEN --type TYPE (--instance ID | --login N --server S [--magic M])
+                          [--payload JSON] [--expires-in-ms MS] [--wait-ms MS] [--url ws://host:port/v1]
 
 Options for every command:
   --data-dir DIR          data folder (default ./data; MT5E_DATA_DIR)
@@ -89,6 +105,10 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
         return await start(rest, io)
       case 'migrate':
         return await migrate(rest, io)
+      case 'token':
+        return await tokenCommand(rest, io)
+      case 'command':
+        return await commandCommand(rest, io)
       case undefined:
       case 'help':
       case '--help':
@@ -131,21 +151,52 @@ function configFrom(values: Record<string, unknown>, io: Io, extra: Partial<Reco
 async function start(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, {
     'no-migrate': { type: 'boolean' },
+    'migrate-only': { type: 'boolean' },
     host: { type: 'string' },
     port: { type: 'string' },
+    writers: { type: 'string' },
+    'batch-rows': { type: 'string' },
+    'flush-ms': { type: 'string' },
+    'max-inflight': { type: 'string' },
+    'max-frame-bytes': { type: 'string' },
+    'max-pending-bytes': { type: 'string' },
+    'write-delay-ms': { type: 'string' },
   })
   const config = configFrom(values, io, values['no-migrate'] ? { migrate: false } : {})
-  const engine = await startEngine(config)
-  try {
-    const applied = engine.applied.filter((r) => r.status === 'applied')
-    const total = engine.status.entries.length
-    io.out(`mt5-engine: database ${describe(config)}\n`)
-    for (const r of applied) io.out(`  applied ${r.version}_${r.name} (${r.durationMs} ms)\n`)
-    io.out(`mt5-engine: schema up to date: ${total} migrations applied, ${applied.length} of them now\n`)
-  } finally {
-    await engine.close()
-  }
+  const engine = await startEngine(config, { serve: !values['migrate-only'] })
+  const applied = engine.applied.filter((r) => r.status === 'applied')
+  io.out(`mt5-engine: database ${describe(config)}\n`)
+  for (const r of applied) io.out(`  applied ${r.version}_${r.name} (${r.durationMs} ms)\n`)
+  io.out(`mt5-engine: schema up to date: ${engine.status.entries.length} migrations applied, ${applied.length} of them now\n`)
+  if (engine.url === undefined) return 0
+  io.out(`mt5-engine: EAs and dashboards connect to ${engine.url} (HTTP health check on /health)\n`)
+  io.out(`mt5-engine: make a token with: mt5-engine token create --role ea --name my-ea\n`)
+  await untilSignal(io, () => engine.close())
+  io.out('mt5-engine: stopped; everything acknowledged is committed\n')
   return 0
+}
+
+/** Resolves after the first SIGINT or SIGTERM has run `shutdown`; a second signal exits at once. */
+async function untilSignal(io: Io, shutdown: () => Promise<void>): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.removeListener('SIGINT', onSignal)
+      process.removeListener('SIGTERM', onSignal)
+      io.out(`mt5-engine: ${signal}: committing what is in flight and closing (again to force)\n`)
+      const force = () => {
+        io.err('mt5-engine: forced exit\n')
+        process.exit(1)
+      }
+      process.once('SIGINT', force)
+      process.once('SIGTERM', force)
+      shutdown().then(resolve, (err) => {
+        io.err(`mt5-engine: error while closing: ${(err as Error).message}\n`)
+        resolve()
+      })
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
 }
 
 function describe(config: ResolvedConfig): string {
@@ -307,6 +358,130 @@ function lint(args: string[], io: Io): number {
     io.out(`${warnings} warning(s), ${findings.length - warnings} notice(s)\n`)
   }
   return 0
+}
+
+async function tokenCommand(args: string[], io: Io): Promise<number> {
+  const [verb, ...rest] = args
+  const { values, positionals } = parse(rest, {
+    role: { type: 'string' },
+    name: { type: 'string' },
+    'expires-in-days': { type: 'string' },
+  })
+  const config = configFrom(values, io)
+  const { storage } = await prepareDatabase(config)
+  try {
+    switch (verb) {
+      case 'create': {
+        if (values.role === undefined || values.name === undefined) {
+          throw new EngineError(ErrorCodes.USAGE, 'token create needs --role ea|viewer|admin and --name NAME')
+        }
+        const days = values['expires-in-days'] === undefined ? undefined : wholeNumber(values['expires-in-days'], '--expires-in-days')
+        const { token, info } = await createToken(storage, {
+          role: values.role as Role,
+          name: String(values.name),
+          expiresAt: days === undefined ? null : Date.now() + days * 86_400_000,
+        })
+        if (values.json) io.out(JSON.stringify({ ...info, token }) + '\n')
+        else {
+          io.out(`created ${info.role} token "${info.name}" (id ${info.id})${info.expiresAt ? `, expires ${new Date(info.expiresAt).toISOString()}` : ''}\n`)
+          io.out('it is shown once; only its hash is stored:\n')
+          io.out(`${token}\n`)
+        }
+        return 0
+      }
+      case 'list': {
+        const tokens = await listTokens(storage)
+        if (values.json) io.out(JSON.stringify(tokens, null, 2) + '\n')
+        else {
+          const when = (t: number | null) => (t === null ? '' : new Date(t).toISOString().replace('T', ' ').slice(0, 19))
+          io.out(table([
+            ['ID', 'NAME', 'ROLE', 'CREATED (UTC)', 'LAST USED', 'EXPIRES', 'REVOKED'],
+            ...tokens.map((t) => [String(t.id), t.name, t.role, when(t.createdAt), when(t.lastUsedAt), when(t.expiresAt), when(t.revokedAt)]),
+          ]))
+        }
+        return 0
+      }
+      case 'revoke': {
+        if (positionals.length !== 1) throw new EngineError(ErrorCodes.USAGE, 'token revoke takes one token name or id')
+        await revokeToken(storage, positionals[0]!)
+        io.out(`revoked ${positionals[0]}\n`)
+        return 0
+      }
+      default:
+        throw new EngineError(ErrorCodes.USAGE, `token needs a verb: create, list or revoke${verb ? `; got "${verb}"` : ''}`)
+    }
+  } finally {
+    await storage.close()
+  }
+}
+
+async function commandCommand(args: string[], io: Io): Promise<number> {
+  const [verb, ...rest] = args
+  if (verb !== 'send') throw new EngineError(ErrorCodes.USAGE, `command needs the verb send${verb ? `; got "${verb}"` : ''}`)
+  const { values } = parse(rest, {
+    token: { type: 'string' },
+    url: { type: 'string' },
+    type: { type: 'string' },
+    instance: { type: 'string' },
+    login: { type: 'string' },
+    server: { type: 'string' },
+    magic: { type: 'string' },
+    payload: { type: 'string' },
+    'command-id': { type: 'string' },
+    'expires-in-ms': { type: 'string' },
+    'wait-ms': { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+  })
+  const config = configFrom(values, io)
+  const tokenValue = (values.token as string | undefined) ?? io.env.MT5E_TOKEN
+  if (!tokenValue) throw new EngineError(ErrorCodes.USAGE, 'command send needs an admin token: --token or MT5E_TOKEN')
+  if (!values.type) throw new EngineError(ErrorCodes.USAGE, '--type is required: pause, resume, close_positions, close_all, set_risk or custom')
+  let target: CommandSend['target']
+  if (values.instance !== undefined) target = { instance_id: String(values.instance) }
+  else if (values.login !== undefined && values.server !== undefined) {
+    const login = wholeNumber(values.login, '--login')
+    target = values.magic !== undefined
+      ? { login, server: String(values.server), magic: Number(values.magic) }
+      : { login, server: String(values.server) }
+  } else throw new EngineError(ErrorCodes.USAGE, 'name the target: --instance ID, or --login N --server S [--magic M]')
+  let payload: Record<string, unknown> | undefined
+  if (values.payload !== undefined) {
+    try {
+      payload = JSON.parse(String(values.payload)) as Record<string, unknown>
+    } catch (err) {
+      throw new EngineError(ErrorCodes.USAGE, `--payload must be a JSON object: ${(err as Error).message}`)
+    }
+  }
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host
+  const url = (values.url as string | undefined) ?? `ws://${host.includes(':') ? `[${host}]` : host}:${config.port}/v1`
+  let dashboard: Dashboard
+  try {
+    dashboard = await connectDashboard(url, { token: tokenValue })
+  } catch (err) {
+    throw new EngineError(ErrorCodes.ENGINE_UNREACHABLE, `cannot reach the engine at ${url}: ${(err as Error).message}`, { url })
+  }
+  try {
+    const sent = dashboard.sendCommand({
+      command: values.type as CommandSend['command'],
+      target,
+      ...(payload !== undefined && { payload }),
+      ...(values['command-id'] !== undefined && { command_id: String(values['command-id']) }),
+      ...(values['expires-in-ms'] !== undefined && { expires_in_ms: wholeNumber(values['expires-in-ms'], '--expires-in-ms') }),
+    })
+    dashboard.on('command_status', (u: CommandStatusUpdate) => {
+      io.out(values.json ? JSON.stringify(u) + '\n' : `${new Date(u.updated_at).toISOString()}  ${u.command_id}  ${u.status}${u.reason ? `  ${u.reason}` : ''}${u.result ? `  ${JSON.stringify(u.result)}` : ''}\n`)
+    })
+    const waitMs = values['wait-ms'] === undefined ? 30000 : Number(values['wait-ms'])
+    const final = await sent.until(['succeeded', 'failed', 'rejected', 'expired'], waitMs).catch((err: Error & { code?: string }) => {
+      if (err.code) throw new EngineError(ErrorCodes.USAGE, `the engine refused the command: ${err.message}`)
+      io.err(`no final status within ${waitMs} ms; the command stays queued until it expires\n`)
+      return undefined
+    })
+    return final?.status === 'succeeded' ? 0 : 1
+  } finally {
+    await dashboard.close()
+  }
 }
 
 function wholeNumber(value: unknown, flag: string): number {

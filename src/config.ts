@@ -31,8 +31,22 @@ export interface EngineOptions {
   rollbacksDir: string
   /** Address the gateway listens on. Default `127.0.0.1`. */
   host: string
-  /** Port the gateway listens on. Default 8787. */
+  /** Port the gateway listens on. Default 8787; 0 picks a free one. */
   port: number
+  /** PostgreSQL writer workers (SQLite always has exactly one). Default 2. */
+  writers: number
+  /** Rows gathered before a write starts at once. Default 2000. */
+  batchRows: number
+  /** The longest a message waits for its batch to fill, in ms. Default 20. */
+  flushMs: number
+  /** Unacknowledged durable messages an EA may have in flight. Default 64. */
+  maxInflight: number
+  /** Largest WebSocket frame accepted, in bytes. Default 1048576. */
+  maxFrameBytes: number
+  /** Bytes of frames waiting for the database before every connection stops reading. Default 67108864. */
+  maxPendingBytes: number
+  /** Testing aid: each write waits this long first, making the database the bottleneck. Default 0. */
+  writeDelayMs: number
 }
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -48,6 +62,13 @@ export const defaultOptions: Readonly<EngineOptions> = Object.freeze({
   rollbacksDir: join(packageRoot, 'rollbacks'),
   host: '127.0.0.1',
   port: 8787,
+  writers: 2,
+  batchRows: 2000,
+  flushMs: 20,
+  maxInflight: 64,
+  maxFrameBytes: 1024 * 1024,
+  maxPendingBytes: 64 * 1024 * 1024,
+  writeDelayMs: 0,
 })
 
 export type OptionName = keyof EngineOptions
@@ -64,6 +85,13 @@ export const envNames: Readonly<Record<OptionName, string>> = Object.freeze({
   rollbacksDir: 'MT5E_ROLLBACKS_DIR',
   host: 'MT5E_HOST',
   port: 'MT5E_PORT',
+  writers: 'MT5E_WRITERS',
+  batchRows: 'MT5E_BATCH_ROWS',
+  flushMs: 'MT5E_FLUSH_MS',
+  maxInflight: 'MT5E_MAX_INFLIGHT',
+  maxFrameBytes: 'MT5E_MAX_FRAME_BYTES',
+  maxPendingBytes: 'MT5E_MAX_PENDING_BYTES',
+  writeDelayMs: 'MT5E_WRITE_DELAY_MS',
 })
 
 /** Command-line flag for each option. */
@@ -78,6 +106,13 @@ export const flagNames: Readonly<Record<OptionName, string>> = Object.freeze({
   rollbacksDir: '--rollbacks-dir',
   host: '--host',
   port: '--port',
+  writers: '--writers',
+  batchRows: '--batch-rows',
+  flushMs: '--flush-ms',
+  maxInflight: '--max-inflight',
+  maxFrameBytes: '--max-frame-bytes',
+  maxPendingBytes: '--max-pending-bytes',
+  writeDelayMs: '--write-delay-ms',
 })
 
 export interface ResolvedConfig extends EngineOptions {
@@ -179,10 +214,21 @@ function coerce(name: OptionName, value: unknown, where: string): unknown {
   switch (name) {
     case 'busyTimeoutMs':
     case 'lockTimeoutMs':
+    case 'flushMs':
+    case 'maxPendingBytes':
+    case 'writeDelayMs':
     case 'port': {
       const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) fail('a whole number >= 0')
       if (name === 'port' && (n as number) > 65535) fail('a port number from 0 to 65535')
+      return n
+    }
+    case 'writers':
+    case 'batchRows':
+    case 'maxInflight':
+    case 'maxFrameBytes': {
+      const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) fail('a whole number >= 1')
       return n
     }
     case 'migrate': {

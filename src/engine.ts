@@ -1,29 +1,114 @@
 /**
- * Engine start-up: open the database, bring its schema up to date (or refuse on drift), and hand
- * back a handle that closes everything it opened.
+ * The engine: bring the schema up to date (or refuse on drift), then start the writer pool, ingest,
+ * the command router and the gateway. `close()` stops accepting, commits and acknowledges what is
+ * in flight, and closes everything it opened.
  */
+import { CommandRouter } from './commands.js'
 import type { ResolvedConfig } from './config.js'
 import { EngineError, ErrorCodes } from './errors.js'
+import { startGateway, defaultGatewayOptions, type Gateway } from './gateway.js'
+import { Ingest, type IngestCounters } from './ingest.js'
 import { createMigrator, type MigrationResult, type StatusReport } from './migrator/migrator.js'
+import { CloseCodes } from './protocol/messages.js'
 import { openStorage } from './storage/open.js'
 import type { Storage } from './storage/types.js'
+import { createWriterPool } from './writer-pool.js'
 
 export interface Engine {
-  readonly storage: Storage
   /** Migrations applied while starting (empty when none were pending or `migrate` is off). */
   readonly applied: MigrationResult[]
   /** The migration status after start-up. */
   readonly status: StatusReport
+  /** Where EAs and dashboards connect: `ws://host:port/v1`. Undefined when started without the gateway. */
+  readonly url: string | undefined
+  readonly port: number | undefined
+  readonly counters: { ingest: IngestCounters; gateway: Gateway['counters'] | undefined }
+  /** Stops accepting, commits and acknowledges what is in flight, closes connections and the pool. */
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }
 
+export interface StartOptions {
+  /** Start the writer pool and the gateway. Default true; false only prepares the database. */
+  serve?: boolean
+}
+
 /**
- * Opens the database and applies pending migrations (unless `config.migrate` is false). Refuses to
- * start when applied migration files changed or went missing, when a run is blocked, or, with
- * `migrate` off, when migrations are pending.
+ * Prepares the database, applying pending migrations unless `config.migrate` is false, and starts
+ * serving. Refuses to start when applied migration files changed or went missing, when a run is
+ * blocked, or, with `migrate` off, when migrations are pending.
  */
-export async function startEngine(config: ResolvedConfig): Promise<Engine> {
+export async function startEngine(config: ResolvedConfig, options: StartOptions = {}): Promise<Engine> {
+  const { storage, applied, status } = await prepareDatabase(config)
+  await storage.close()
+  const ingestCounters: IngestCounters = { batches: 0, ticks: 0, records: 0, skipped: 0, failedBatches: 0, pendingBytes: 0, pauses: 0 }
+  if (options.serve === false) {
+    const close = async () => {}
+    return { applied, status, url: undefined, port: undefined, counters: { ingest: ingestCounters, gateway: undefined }, close, [Symbol.asyncDispose]: close }
+  }
+  const pool = createWriterPool(
+    {
+      database: config.database,
+      dialect: config.dialect,
+      synchronous: config.synchronous,
+      busyTimeoutMs: config.busyTimeoutMs,
+      writeDelayMs: config.writeDelayMs,
+    },
+    config.writers,
+  )
+  const ingest = new Ingest(pool, {
+    batchRows: config.batchRows,
+    flushMs: config.flushMs,
+    maxStreamBytes: Math.max(config.maxFrameBytes * 4, config.maxPendingBytes / 16),
+    maxTotalBytes: config.maxPendingBytes,
+  })
+  const commands = new CommandRouter(pool)
+  let gateway: Gateway
+  try {
+    gateway = await startGateway(
+      {
+        ...defaultGatewayOptions,
+        host: config.host,
+        port: config.port,
+        maxFrameBytes: config.maxFrameBytes,
+        maxInflight: config.maxInflight,
+      },
+      { pool, ingest, commands },
+    )
+  } catch (err) {
+    commands.close()
+    await pool.close()
+    throw new EngineError(ErrorCodes.CONFIG_INVALID, `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`, {
+      host: config.host,
+      port: config.port,
+    })
+  }
+  let closing: Promise<void> | undefined
+  const close = () =>
+    (closing ??= (async () => {
+      await gateway.stopAccepting()
+      await ingest.drain()
+      commands.close()
+      await gateway.close(CloseCodes.GOING_AWAY, 'engine shutting down')
+      await pool.close()
+    })())
+  return {
+    applied,
+    status,
+    url: gateway.url,
+    port: gateway.port,
+    counters: { ingest: ingest.counters, gateway: gateway.counters },
+    close,
+    [Symbol.asyncDispose]: close,
+  }
+}
+
+/**
+ * Opens the database with its schema up to date: pending migrations applied (unless
+ * `config.migrate` is false), and a refusal on drift or anything still pending. The caller closes
+ * the storage it returns.
+ */
+export async function prepareDatabase(config: ResolvedConfig): Promise<{ storage: Storage; applied: MigrationResult[]; status: StatusReport }> {
   const storage = await openStorage(config)
   try {
     const migrator = createMigrator({ storage, ...config })
@@ -44,8 +129,7 @@ export async function startEngine(config: ResolvedConfig): Promise<Engine> {
         { versions: pending.map((e) => e.version) },
       )
     }
-    const close = () => storage.close()
-    return { storage, applied, status, close, [Symbol.asyncDispose]: close }
+    return { storage, applied, status }
   } catch (err) {
     await storage.close()
     throw err

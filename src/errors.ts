@@ -41,6 +41,16 @@ export const ErrorCodes = {
   LOCK_TIMEOUT: 'LOCK_TIMEOUT',
   /** The database could not be opened or reached. */
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
+  /** `token create` with the name of a live token. */
+  TOKEN_EXISTS: 'TOKEN_EXISTS',
+  /** `token revoke` found no live token by that name or id. */
+  TOKEN_NOT_FOUND: 'TOKEN_NOT_FOUND',
+  /** The EA instance id is already registered to another account. */
+  INSTANCE_CONFLICT: 'INSTANCE_CONFLICT',
+  /** A command names a target the engine does not know (no such account or EA instance). */
+  COMMAND_TARGET_UNKNOWN: 'COMMAND_TARGET_UNKNOWN',
+  /** The engine could not be reached, or closed the connection. */
+  ENGINE_UNREACHABLE: 'ENGINE_UNREACHABLE',
   /** A command-line invocation the CLI does not understand. */
   USAGE: 'USAGE',
 } as const

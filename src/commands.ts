@@ -1,0 +1,135 @@
+/**
+ * Routes commands between dashboards and EAs on the main thread: creates them through the writer,
+ * delivers them to every connected EA their target names (at once, or when the EA next says
+ * hello), and pushes each status change to the dashboard that sent the command. The database is
+ * the queue: everything here can be lost in a crash and is rebuilt from it.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Command, CommandSend, CommandStatusUpdate } from './protocol/messages.js'
+import type { WriterPool } from './writer-pool.js'
+import type { CommandChange, CreatedCommand, NewCommand, PendingCommand } from './workers/tasks.js'
+
+export interface EaEndpoint {
+  streamId: number
+  accountId: number
+  magic: number
+  sendCommand(command: Command): void
+}
+
+export interface DashboardEndpoint {
+  sendStatus(update: CommandStatusUpdate): void
+}
+
+export const DEFAULT_COMMAND_EXPIRY_MS = 60_000
+
+export class CommandRouter {
+  readonly #pool: WriterPool
+  readonly #eas = new Map<number, EaEndpoint>()
+  /** Who sent each command; one-stream targets until their final status, others until expiry. */
+  readonly #senders = new Map<string, { endpoint: DashboardEndpoint; requestId?: string; oneStream: boolean; expiresAt: number }>()
+  #sweeper: NodeJS.Timeout | undefined
+
+  constructor(pool: WriterPool, sweepMs = 1000) {
+    this.#pool = pool
+    this.#sweeper = setInterval(() => void this.sweep(), sweepMs)
+    this.#sweeper.unref()
+  }
+
+  close(): void {
+    clearInterval(this.#sweeper)
+    this.#sweeper = undefined
+  }
+
+  /** A stream said hello: remember it and deliver what waited for it. */
+  attachEa(ea: EaEndpoint, pending: PendingCommand[]): void {
+    this.#eas.set(ea.streamId, ea)
+    for (const p of pending) void this.#deliver(ea, p)
+  }
+
+  detachEa(ea: EaEndpoint): void {
+    if (this.#eas.get(ea.streamId) === ea) this.#eas.delete(ea.streamId)
+  }
+
+  detachDashboard(endpoint: DashboardEndpoint): void {
+    for (const [id, s] of this.#senders) if (s.endpoint === endpoint) this.#senders.delete(id)
+  }
+
+  /** Creates a command from a dashboard's `command_send` and delivers it to connected targets. */
+  async send(request: CommandSend, sender: DashboardEndpoint, tokenId: number | null): Promise<CreatedCommand> {
+    const command: NewCommand = {
+      commandId: request.command_id ?? randomUUID(),
+      command: request.command,
+      target:
+        'instance_id' in request.target
+          ? { kind: 'instance', instanceId: request.target.instance_id }
+          : 'magic' in request.target
+            ? { kind: 'magic', login: request.target.login, server: request.target.server, magic: request.target.magic }
+            : { kind: 'account', login: request.target.login, server: request.target.server },
+      payload: request.payload ?? {},
+      expiresAt: Date.now() + (request.expires_in_ms ?? DEFAULT_COMMAND_EXPIRY_MS),
+      issuedByTokenId: tokenId,
+    }
+    const result = await this.#pool.createCommand(command)
+    if (!result.ok) throw Object.assign(new Error(result.error.message), { code: result.error.code })
+    const created = result.value
+    this.#senders.set(created.commandId, {
+      endpoint: sender,
+      requestId: request.request_id,
+      oneStream: created.streamId !== null,
+      expiresAt: created.expiresAt,
+    })
+    sender.sendStatus(this.#update(created.commandId, created.status, created.command, Date.now()))
+    if (!created.existed) for (const ea of this.#targets(created)) void this.#deliver(ea, created)
+    return created
+  }
+
+  /** Status changes committed by ingest (acks and results from EAs) or by the expiry sweep. */
+  changed(changes: CommandChange[]): void {
+    for (const c of changes) {
+      const sender = this.#senders.get(c.commandId)
+      if (!sender) continue
+      const update = this.#update(c.commandId, c.status, c.command, c.at)
+      if (c.reason !== undefined) update.reason = c.reason
+      if (c.result !== undefined) update.result = c.result
+      sender.endpoint.sendStatus(update)
+      // With several EAs, each one's answers are reported until the command expires (sweep).
+      if (sender.oneStream && ['succeeded', 'failed', 'expired', 'rejected'].includes(c.status)) this.#senders.delete(c.commandId)
+    }
+  }
+
+  async sweep(): Promise<void> {
+    const result = await this.#pool.expireCommands().catch(() => undefined)
+    if (result?.ok) this.changed(result.value)
+    const now = Date.now()
+    for (const [id, s] of this.#senders) if (!s.oneStream && s.expiresAt <= now) this.#senders.delete(id)
+  }
+
+  #targets(c: CreatedCommand): EaEndpoint[] {
+    if (c.streamId !== null) return [this.#eas.get(c.streamId)].filter((e): e is EaEndpoint => e !== undefined)
+    return [...this.#eas.values()].filter((e) => e.accountId === c.accountId && (c.magic === null || e.magic === c.magic))
+  }
+
+  async #deliver(ea: EaEndpoint, p: PendingCommand): Promise<void> {
+    // Expired commands are never delivered, whatever the sweep has or has not marked yet.
+    if (p.expiresAt <= Date.now()) return
+    ea.sendCommand({
+      type: 'command',
+      command_id: p.commandId,
+      command: p.command,
+      payload: p.payload,
+      created_at: p.createdAt,
+      expires_at: p.expiresAt,
+    })
+    const marked = await this.#pool.commandDelivered(p.commandId, ea.streamId).catch(() => undefined)
+    if (marked?.ok && marked.value) {
+      this.changed([{ commandId: p.commandId, streamId: ea.streamId, status: 'delivered', command: p.command, at: Date.now() }])
+    }
+  }
+
+  #update(commandId: string, status: CommandStatusUpdate['status'], command: CommandStatusUpdate['command'], at: number): CommandStatusUpdate {
+    const sender = this.#senders.get(commandId)
+    const update: CommandStatusUpdate = { type: 'command_status', command_id: commandId, status, command, updated_at: at }
+    if (sender?.requestId !== undefined) update.request_id = sender.requestId
+    return update
+  }
+}

@@ -1,0 +1,494 @@
+/**
+ * The gateway: one HTTP server with the WebSocket upgrade on `/v1`, speaking plain MessagePack.
+ * Each connection is a small state machine (hello, then EA or dashboard) whose handlers are named
+ * after the messages they handle. Network I/O, framing, validation and routing happen here; SQL
+ * runs in the writer workers.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { WebSocketServer, type RawData, type WebSocket } from 'ws'
+import type { CommandRouter, DashboardEndpoint, EaEndpoint } from './commands.js'
+import type { Ingest, StreamSink } from './ingest.js'
+import { decode, encode, ProtocolError } from './protocol/codec.js'
+import {
+  CloseCodes,
+  PROTOCOL_VERSION,
+  ProtocolErrors,
+  type Command,
+  type CommandSend,
+  type CommandStatusUpdate,
+  type DashboardHello,
+  type EaHello,
+  type EngineMessage,
+  type ProtocolErrorCode,
+  type Welcome,
+} from './protocol/messages.js'
+import { eaSessionContinues, limits, parseDashboardMessage, parseEaMessage, parseHello } from './protocol/validate.js'
+import type { WriterPool } from './writer-pool.js'
+import type { AuthResult, CommandChange, RecordEntry, RejectedEntry, TaskError } from './workers/tasks.js'
+
+export interface GatewayOptions {
+  host: string
+  /** 0 picks a free port. */
+  port: number
+  /** Largest frame accepted; a larger one closes the connection with 1009. Default 1 MiB. */
+  maxFrameBytes: number
+  maxBatchTicks: number
+  /** Unacknowledged durable messages an EA may have in flight (told in `welcome`). */
+  maxInflight: number
+  /** Frames per second one connection may send before RATE_LIMITED. */
+  maxFramesPerSecond: number
+  /** Ping interval; a peer that misses one pong is dropped. */
+  heartbeatMs: number
+  /** A connection that has not said hello by then is closed. */
+  helloTimeoutMs: number
+}
+
+export const defaultGatewayOptions: Readonly<GatewayOptions> = Object.freeze({
+  host: '127.0.0.1',
+  port: 8787,
+  maxFrameBytes: limits.maxFrameBytes,
+  maxBatchTicks: limits.maxBatchTicks,
+  maxInflight: limits.maxInflight,
+  maxFramesPerSecond: limits.maxFramesPerSecond,
+  heartbeatMs: limits.pingIntervalMs,
+  helloTimeoutMs: limits.helloTimeoutMs,
+})
+
+export interface GatewayCounters {
+  connections: number
+  frames: number
+  bytes: number
+  errors: number
+}
+
+export interface Gateway {
+  readonly url: string
+  readonly port: number
+  readonly counters: GatewayCounters
+  /** Stops accepting connections and stops reading from open ones. */
+  stopAccepting(): Promise<void>
+  /** Closes every connection with `code`, then the server. */
+  close(code?: number, reason?: string): Promise<void>
+}
+
+interface Deps {
+  pool: WriterPool
+  ingest: Ingest
+  commands: CommandRouter
+  /** The open connection of each stream: a new one replaces it. */
+  streams: Map<number, Connection>
+}
+
+
+export async function startGateway(options: GatewayOptions, services: Omit<Deps, 'streams'>): Promise<Gateway> {
+  const deps: Deps = { ...services, streams: new Map() }
+  const counters: GatewayCounters = { connections: 0, frames: 0, bytes: 0, errors: 0 }
+  const connections = new Set<Connection>()
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ ok: true, connections: connections.size }))
+      return
+    }
+    res.writeHead(426, { 'content-type': 'text/plain' })
+    res.end('mt5-engine: connect with a WebSocket to /v1 (see docs/PROTOCOL.md)\n')
+  })
+  const wss = new WebSocketServer({
+    server,
+    path: '/v1',
+    maxPayload: options.maxFrameBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+  })
+  // The server's own errors (EADDRINUSE) are handled where it listens; ws re-emits them here.
+  wss.on('error', () => {})
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    const conn = new Connection(ws, req.socket.remoteAddress ?? '?', options, deps, counters)
+    connections.add(conn)
+    counters.connections = connections.size
+    ws.once('close', () => {
+      connections.delete(conn)
+      counters.connections = connections.size
+    })
+  })
+  const heartbeat = setInterval(() => {
+    for (const c of connections) c.heartbeat()
+  }, options.heartbeatMs)
+  heartbeat.unref()
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const port = (server.address() as AddressInfo).port
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host
+  return {
+    url: `ws://${host}:${port}/v1`,
+    port,
+    counters,
+    async stopAccepting() {
+      server.close()
+      for (const c of connections) c.stopReading()
+    },
+    async close(code: number = CloseCodes.GOING_AWAY, reason = 'engine shutting down') {
+      clearInterval(heartbeat)
+      await Promise.all([...connections].map((c) => c.close(code, reason)))
+      wss.close()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
+  #phase: 'hello' | 'authenticating' | 'ea' | 'dashboard' | 'closed' = 'hello'
+  #nonHellos = 0
+  #hellos = 0
+  #alive = true
+  #windowStart = Date.now()
+  #framesInWindow = 0
+  #helloTimer: NodeJS.Timeout | undefined
+  #stopped = false
+  #pausedByIngest = false
+  // EA state
+  streamId = 0
+  accountId = 0
+  magic = 0
+  #server = ''
+  #resumeSeq = 0
+  #expectedSeq: number | undefined
+  #lastAcked = 0
+  // dashboard state
+  #auth: AuthResult | undefined
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly remote: string,
+    readonly options: GatewayOptions,
+    readonly deps: Deps,
+    readonly counters: GatewayCounters,
+  ) {
+    ws.on('message', (data, isBinary) => this.#onFrame(data, isBinary))
+    ws.on('pong', () => (this.#alive = true))
+    ws.on('close', () => this.#onClose())
+    // ws reports protocol violations (oversized frames: 1009) here and closes the socket itself.
+    ws.on('error', () => this.counters.errors++)
+    this.#helloTimer = setTimeout(
+      () => this.#fatal(perr(ProtocolErrors.HELLO_REQUIRED, `no hello within ${options.helloTimeoutMs} ms`), CloseCodes.PROTOCOL_ERROR),
+      options.helloTimeoutMs,
+    )
+  }
+
+  heartbeat(): void {
+    if (!this.#alive) {
+      this.ws.terminate()
+      return
+    }
+    this.#alive = false
+    this.ws.ping()
+    if (this.#phase === 'ea' || this.#phase === 'dashboard') this.#send({ type: 'ping', server_time: Date.now() })
+  }
+
+  stopReading(): void {
+    this.#stopped = true
+    this.ws.pause()
+  }
+
+  async close(code: number, reason: string): Promise<void> {
+    if (this.ws.readyState === this.ws.CLOSED) return
+    await new Promise<void>((resolve) => {
+      this.ws.once('close', () => resolve())
+      this.ws.close(code, reason)
+      setTimeout(() => {
+        this.ws.terminate()
+        resolve()
+      }, 2000).unref()
+    })
+  }
+
+  // --- frames ------------------------------------------------------------------------------
+
+  #onFrame(data: RawData, isBinary: boolean): void {
+    const bytes = data as Buffer
+    this.counters.frames++
+    this.counters.bytes += bytes.length
+    if (this.#phase === 'closed' || !this.#withinRate()) return
+    let value: unknown
+    try {
+      if (!isBinary) throw new ProtocolError(ProtocolErrors.BAD_FRAME, 'text frames are not accepted: send binary MessagePack')
+      value = decode(bytes)
+    } catch (err) {
+      return this.#refused(err as ProtocolError, undefined)
+    }
+    switch (this.#phase) {
+      case 'hello':
+        return this.#onHello(value)
+      case 'ea':
+        return this.#onEaMessage(value, bytes.length)
+      case 'dashboard':
+        return this.#onDashboardMessage(value)
+      default:
+        return
+    }
+  }
+
+  #withinRate(): boolean {
+    const now = Date.now()
+    if (now - this.#windowStart >= 1000) {
+      this.#windowStart = now
+      this.#framesInWindow = 0
+    }
+    if (++this.#framesInWindow <= this.options.maxFramesPerSecond) return true
+    this.#fatal(new ProtocolError(ProtocolErrors.RATE_LIMITED, `more than ${this.options.maxFramesPerSecond} frames per second`), CloseCodes.RATE_LIMITED)
+    return false
+  }
+
+  /**
+   * A refused frame, answered by the rules of docs/PROTOCOL.md 3.1 and 3.5: before welcome the
+   * third non-hello frame or the second bad hello closes; on an EA session a frame whose seq
+   * cannot be known closes; a dashboard session stays open.
+   */
+  #refused(err: ProtocolError, value: unknown): void {
+    if (!(err instanceof ProtocolError)) err = new ProtocolError(ProtocolErrors.INTERNAL, String((err as Error)?.message ?? err))
+    switch (this.#phase) {
+      case 'hello': {
+        const isHello = (value as { type?: unknown } | null)?.type === 'hello'
+        if (err.code === ProtocolErrors.UNSUPPORTED_PROTOCOL) return this.#fatal(err, CloseCodes.UNSUPPORTED_PROTOCOL)
+        const closes = isHello ? ++this.#hellos >= limits.maxHellos : ++this.#nonHellos >= limits.maxFramesBeforeHello
+        return closes ? this.#fatal(err, CloseCodes.PROTOCOL_ERROR) : this.#answer(err)
+      }
+      case 'ea':
+        return eaSessionContinues(err, value) ? this.#answer(err) : this.#fatal(err, CloseCodes.PROTOCOL_ERROR)
+      default:
+        return this.#answer(err)
+    }
+  }
+
+  #answer(err: ProtocolError): void {
+    this.counters.errors++
+    this.#send(err.toFrame())
+  }
+
+  #fatal(err: ProtocolError, closeCode: number): void {
+    if (this.#phase === 'closed') return
+    this.#answer(err)
+    this.#phase = 'closed'
+    this.ws.close(closeCode, err.message.slice(0, 120))
+  }
+
+  // --- hello ---------------------------------------------------------------------------------
+
+  #onHello(value: unknown): void {
+    let hello: EaHello | DashboardHello
+    try {
+      hello = parseHello(value)
+    } catch (err) {
+      return this.#refused(err as ProtocolError, value)
+    }
+    this.#hellos++
+    this.#phase = 'authenticating'
+    this.ws.pause()
+    void this.#authenticate(hello)
+  }
+
+  async #authenticate(hello: EaHello | DashboardHello): Promise<void> {
+    const auth = await this.deps.pool.authenticate(hello.token)
+    if (this.#phase !== 'authenticating') return
+    if (!auth.ok) return this.#fatal(perr(ProtocolErrors.INTERNAL, `could not check the token: ${auth.error.message}`), CloseCodes.INTERNAL_ERROR)
+    if (auth.value === null) return this.#fatal(perr(ProtocolErrors.AUTH_FAILED, 'unknown, revoked or expired token'), CloseCodes.AUTH_FAILED)
+    this.#auth = auth.value
+    const role = auth.value.role
+    if (hello.role === 'dashboard') {
+      if (role === 'ea') return this.#fatal(perr(ProtocolErrors.FORBIDDEN, 'an ea token cannot open a dashboard session; use a viewer or admin token'), CloseCodes.FORBIDDEN)
+      return this.#welcomeDashboard(role)
+    }
+    if (role === 'viewer') return this.#fatal(perr(ProtocolErrors.FORBIDDEN, 'a viewer token cannot stream as an EA; use an ea token'), CloseCodes.FORBIDDEN)
+    const registered = await this.deps.pool.register(hello)
+    if (this.#phase !== 'authenticating') return
+    if (!registered.ok) {
+      return registered.error.code === 'INSTANCE_CONFLICT'
+        ? this.#fatal(perr(ProtocolErrors.BAD_FIELD, registered.error.message, 'instance_id'), CloseCodes.PROTOCOL_ERROR)
+        : this.#fatal(perr(ProtocolErrors.INTERNAL, `could not register the stream: ${registered.error.message}`), CloseCodes.INTERNAL_ERROR)
+    }
+    const r = registered.value
+    this.streamId = r.streamId
+    this.accountId = r.accountId
+    this.magic = hello.ea.magic ?? 0
+    this.#server = r.server
+    this.#resumeSeq = r.resumeSeq
+    this.#lastAcked = r.resumeSeq
+    this.#phase = 'ea'
+    clearTimeout(this.#helloTimer)
+    const previous = this.deps.streams.get(r.streamId)
+    this.deps.streams.set(r.streamId, this)
+    if (previous) previous.#fatal(perr(ProtocolErrors.REPLACED, 'another connection took over this EA instance'), CloseCodes.REPLACED)
+    this.deps.ingest.attach({ streamId: r.streamId, accountId: r.accountId, server: r.server }, this)
+    this.#send({ type: 'welcome', protocol: PROTOCOL_VERSION, stream_id: r.streamId, resume_seq: r.resumeSeq, role, server_time: Date.now(), limits: this.#limits() })
+    this.deps.commands.attachEa(this, r.commands)
+    if (!this.#stopped && !this.#pausedByIngest) this.ws.resume()
+  }
+
+  #welcomeDashboard(role: 'viewer' | 'admin'): void {
+    this.#phase = 'dashboard'
+    clearTimeout(this.#helloTimer)
+    this.#send({ type: 'welcome', protocol: PROTOCOL_VERSION, role, server_time: Date.now(), limits: this.#limits() })
+    if (!this.#stopped) this.ws.resume()
+  }
+
+  #limits(): Welcome['limits'] {
+    return { max_frame_bytes: this.options.maxFrameBytes, max_batch_ticks: this.options.maxBatchTicks, max_inflight: this.options.maxInflight }
+  }
+
+  // --- EA ------------------------------------------------------------------------------------
+
+  #onEaMessage(value: unknown, bytes: number): void {
+    let message
+    try {
+      message = parseEaMessage(value)
+    } catch (err) {
+      return this.#onInvalid(value, err as ProtocolError, bytes)
+    }
+    if (message.type === 'hello') return this.#fatal(perr(ProtocolErrors.BAD_MESSAGE, 'hello was already received'), CloseCodes.PROTOCOL_ERROR)
+    if (message.type === 'goodbye') {
+      this.#phase = 'closed'
+      this.ws.close(CloseCodes.NORMAL, 'goodbye')
+      return
+    }
+    if (!this.#inSequence(message.seq)) return
+    if (message.seq <= this.#resumeSeq) return this.#ack(message.seq)
+    if (message.type === 'tick_batch') this.deps.ingest.submitTicks(this.streamId, message, bytes)
+    else {
+      const entry: RecordEntry = { streamId: this.streamId, accountId: this.accountId, server: this.#server, seq: message.seq, message: message as unknown as RecordEntry['message'] }
+      this.deps.ingest.submitRecord(this.streamId, entry, bytes)
+    }
+  }
+
+  /**
+   * A refused message. With a valid seq it was meant to be stored: it is answered, recorded as
+   * rejected and consumes its seq, so a resend cannot loop on it (docs/PROTOCOL.md 3.5).
+   */
+  #onInvalid(value: unknown, err: ProtocolError, bytes: number): void {
+    if (err.seq === undefined) return this.#refused(err, value)
+    if (!this.#inSequence(err.seq)) return
+    this.#answer(err)
+    if (err.seq <= this.#resumeSeq) return this.#ack(err.seq)
+    const detail = err.field ? `${err.message} (field ${err.field})` : err.message
+    const entry: RejectedEntry = { streamId: this.streamId, accountId: this.accountId, seq: err.seq, code: err.code, message: detail }
+    this.deps.ingest.submitRejected(this.streamId, entry, bytes)
+  }
+
+  /** Within a connection seqs go up by exactly one; the first may be anything up to resume_seq + 1. */
+  #inSequence(seq: number): boolean {
+    const expected = this.#expectedSeq
+    if (expected === undefined ? seq > this.#resumeSeq + 1 : seq > expected) {
+      const from = expected ?? this.#resumeSeq + 1
+      this.#fatal(perr(ProtocolErrors.SEQ_GAP, `seq ${seq} skips ahead: the next must be ${from}`, undefined, seq), CloseCodes.PROTOCOL_ERROR)
+      return false
+    }
+    if (expected !== undefined && seq < expected) {
+      this.#fatal(perr(ProtocolErrors.SEQ_REGRESSION, `seq ${seq} goes back: the next must be ${expected}`, undefined, seq), CloseCodes.PROTOCOL_ERROR)
+      return false
+    }
+    this.#expectedSeq = seq + 1
+    return true
+  }
+
+  /** A replay of a message stored before: acknowledged at once, without writing. */
+  #ack(seq: number): void {
+    this.#lastAcked = Math.max(this.#lastAcked, seq)
+    this.#send({ type: 'ack', seq })
+  }
+
+  // StreamSink: called by ingest after commit or failure.
+  committed(seq: number, changes: CommandChange[]): void {
+    if (seq > this.#lastAcked) {
+      this.#lastAcked = seq
+      this.#send({ type: 'ack', seq })
+    }
+    if (changes.length > 0) this.deps.commands.changed(changes)
+  }
+
+  failed(error: TaskError): void {
+    this.#fatal(perr(ProtocolErrors.STORAGE_FAILED, `the database could not store your messages (${error.dbCode ?? error.code}: ${error.message}); reconnect and resend`), CloseCodes.STORAGE_FAILED)
+  }
+
+  rejected(entry: RejectedEntry): void {
+    this.#answer(perr(ProtocolErrors.STORAGE_FAILED, `the database refused message ${entry.seq}: ${entry.message}`, undefined, entry.seq))
+  }
+
+  pause(): void {
+    this.#pausedByIngest = true
+    this.ws.pause()
+  }
+
+  resume(): void {
+    this.#pausedByIngest = false
+    if (!this.#stopped && this.#phase !== 'authenticating') this.ws.resume()
+  }
+
+  // EaEndpoint
+  sendCommand(command: Command): void {
+    this.#send(command)
+  }
+
+  // --- dashboard -----------------------------------------------------------------------------
+
+  #onDashboardMessage(value: unknown): void {
+    let message
+    try {
+      message = parseDashboardMessage(value)
+    } catch (err) {
+      return this.#refused(err as ProtocolError, value)
+    }
+    if (message.type === 'hello') return this.#answer(perr(ProtocolErrors.BAD_MESSAGE, 'hello was already received'))
+    if (message.type === 'command_send') void this.#onCommandSend(message)
+  }
+
+  async #onCommandSend(request: CommandSend): Promise<void> {
+    const answer = (code: ProtocolErrorCode, message: string, field?: string) => {
+      const err = perr(code, message, field)
+      err.requestId = request.request_id
+      this.#answer(err)
+    }
+    if (this.#auth?.role !== 'admin') return answer(ProtocolErrors.FORBIDDEN, `a ${this.#auth?.role} token cannot send commands; an admin token can`)
+    try {
+      await this.deps.commands.send(request, this, this.#auth.tokenId)
+    } catch (err) {
+      if ((err as { code?: string }).code === 'COMMAND_TARGET_UNKNOWN') answer(ProtocolErrors.BAD_FIELD, (err as Error).message, 'target')
+      else answer(ProtocolErrors.INTERNAL, (err as Error).message)
+    }
+  }
+
+  // DashboardEndpoint
+  sendStatus(update: CommandStatusUpdate): void {
+    this.#send(update)
+  }
+
+  // --- plumbing ------------------------------------------------------------------------------
+
+  #send(message: EngineMessage): void {
+    if (this.ws.readyState !== this.ws.OPEN) return
+    this.ws.send(encode(message))
+  }
+
+  #onClose(): void {
+    clearTimeout(this.#helloTimer)
+    const wasEa = this.streamId !== 0
+    this.#phase = 'closed'
+    if (wasEa && this.deps.streams.get(this.streamId) === this) this.deps.streams.delete(this.streamId)
+    if (wasEa) {
+      this.deps.ingest.detach(this.streamId, this)
+      this.deps.commands.detachEa(this)
+    }
+    this.deps.commands.detachDashboard(this)
+  }
+}
+
+function perr(code: ProtocolErrorCode, message: string, field?: string, seq?: number): ProtocolError {
+  const err = new ProtocolError(code, message, field)
+  if (seq !== undefined) err.seq = seq
+  return err
+}

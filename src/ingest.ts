@@ -1,0 +1,347 @@
+/**
+ * Ingest: validated durable messages wait here per stream, are gathered into write batches by
+ * size and time, and go to the writer pool. A stream has at most one batch in flight, so its
+ * messages commit in order and a cumulative ack is always true. Memory is bounded in bytes per
+ * stream and in total: past a limit the stream's connection stops reading.
+ */
+import type { TickBatch } from './protocol/messages.js'
+import type { WriterPool } from './writer-pool.js'
+import type {
+  CommandChange,
+  RecordEntry,
+  RejectedEntry,
+  TaskError,
+  TickColumns,
+  TickSegment,
+  WriteBatch,
+  WriteOutcome,
+} from './workers/tasks.js'
+
+export interface IngestOptions {
+  /** Rows (ticks count one each, other messages one) that trigger a write at once. */
+  batchRows: number
+  /** The longest a message waits for more to fill its batch, in ms. */
+  flushMs: number
+  /** Bytes of pending frames one stream may hold before its connection stops reading. */
+  maxStreamBytes: number
+  /** Bytes of pending frames all streams together may hold before every connection stops reading. */
+  maxTotalBytes: number
+}
+
+/** What ingest tells a stream's connection. */
+export interface StreamSink {
+  /** Everything up to `seq` is committed. */
+  committed(seq: number, changes: CommandChange[]): void
+  /** The database failed (not the data): nothing pending was stored; the connection should close. */
+  failed(error: TaskError): void
+  /** The database refused this one message by itself: it is recorded as rejected and acknowledged. */
+  rejected(entry: RejectedEntry): void
+  /** Stop or resume reading the socket. */
+  pause(): void
+  resume(): void
+}
+
+type Pending =
+  | { kind: 'ticks'; seq: number; bytes: number; message: TickBatch }
+  | { kind: 'record'; seq: number; bytes: number; entry: RecordEntry }
+  | { kind: 'rejected'; seq: number; bytes: number; entry: RejectedEntry }
+
+interface StreamState {
+  streamId: number
+  accountId: number
+  server: string
+  sink: StreamSink
+  pending: Pending[]
+  pendingRows: number
+  /** Bytes pending plus bytes in the batch in flight. */
+  bytes: number
+  inFlight: boolean
+  paused: boolean
+}
+
+export interface IngestCounters {
+  batches: number
+  ticks: number
+  records: number
+  skipped: number
+  failedBatches: number
+  /** Bytes of frames waiting for the database or in a write now. */
+  pendingBytes: number
+  /** Times a connection was told to stop reading. */
+  pauses: number
+}
+
+export class Ingest {
+  readonly #pool: WriterPool
+  readonly #options: IngestOptions
+  readonly #streams = new Map<number, StreamState>()
+  #totalBytes = 0
+  #totalRows = 0
+  #running = 0
+  #timer: NodeJS.Timeout | undefined
+  #globalPause = false
+  #idleWaiters: (() => void)[] = []
+  readonly counters: IngestCounters = { batches: 0, ticks: 0, records: 0, skipped: 0, failedBatches: 0, pendingBytes: 0, pauses: 0 }
+
+  constructor(pool: WriterPool, options: IngestOptions) {
+    this.#pool = pool
+    this.#options = options
+  }
+
+  /** Attaches a connection to its stream; a previous connection of the same stream is detached. */
+  attach(stream: { streamId: number; accountId: number; server: string }, sink: StreamSink): void {
+    const state = this.#streams.get(stream.streamId)
+    if (state) {
+      this.#drop(state)
+      state.sink = sink
+      state.paused = false
+      return
+    }
+    this.#streams.set(stream.streamId, {
+      ...stream,
+      sink,
+      pending: [],
+      pendingRows: 0,
+      bytes: 0,
+      inFlight: false,
+      paused: false,
+    })
+  }
+
+  /** The connection is gone: what it had pending was never acknowledged and will be resent. */
+  detach(streamId: number, sink: StreamSink): void {
+    const state = this.#streams.get(streamId)
+    if (!state || state.sink !== sink) return
+    this.#drop(state)
+    state.sink = detachedSink
+    if (!state.inFlight) this.#streams.delete(streamId)
+    this.#balance()
+  }
+
+  submitTicks(streamId: number, message: TickBatch, bytes: number): void {
+    this.#push(streamId, { kind: 'ticks', seq: message.seq, bytes, message }, message.time_msc.length)
+  }
+
+  submitRecord(streamId: number, entry: RecordEntry, bytes: number): void {
+    this.#push(streamId, { kind: 'record', seq: entry.seq, bytes, entry }, 1)
+  }
+
+  submitRejected(streamId: number, entry: RejectedEntry, bytes: number): void {
+    this.#push(streamId, { kind: 'rejected', seq: entry.seq, bytes, entry }, 1)
+  }
+
+  /** Resolves when nothing is pending or in flight (for a clean shutdown). */
+  async drain(): Promise<void> {
+    this.#flushNow()
+    while (this.#running > 0 || this.#totalRows > 0) {
+      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
+      this.#flushNow()
+    }
+  }
+
+  #push(streamId: number, item: Pending, rows: number): void {
+    const state = this.#streams.get(streamId)
+    if (!state) throw new Error(`stream ${streamId} is not attached`)
+    state.pending.push(item)
+    state.pendingRows += rows
+    state.bytes += item.bytes
+    this.#totalRows += rows
+    this.#totalBytes += item.bytes
+    this.counters.pendingBytes = this.#totalBytes
+    if (state.bytes > this.#options.maxStreamBytes && !state.paused) {
+      state.paused = true
+      this.counters.pauses++
+      state.sink.pause()
+    }
+    this.#balance()
+    if (this.#totalRows >= this.#options.batchRows) this.#flushNow()
+    else this.#timer ??= setTimeout(() => this.#flushNow(), this.#options.flushMs)
+  }
+
+  #drop(state: StreamState): void {
+    for (const item of state.pending) this.#totalBytes -= item.bytes
+    this.#totalRows -= state.pendingRows
+    state.bytes -= state.pending.reduce((n, item) => n + item.bytes, 0)
+    state.pending = []
+    state.pendingRows = 0
+    this.counters.pendingBytes = this.#totalBytes
+  }
+
+  /** Pauses or resumes every connection against the total byte limit. */
+  #balance(): void {
+    const limit = this.#options.maxTotalBytes
+    if (!this.#globalPause && this.#totalBytes > limit) {
+      this.#globalPause = true
+      for (const s of this.#streams.values()) {
+        if (s.paused) continue
+        this.counters.pauses++
+        s.sink.pause()
+      }
+    } else if (this.#globalPause && this.#totalBytes <= limit / 2) {
+      this.#globalPause = false
+      for (const s of this.#streams.values()) if (!s.paused) s.sink.resume()
+    }
+  }
+
+  #flushNow(): void {
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = undefined
+    while (this.#running < this.#pool.writers) {
+      const chosen = this.#choose()
+      if (chosen.length === 0) break
+      this.#running++
+      void this.#write(chosen)
+    }
+    if (this.#totalRows > 0 && this.#running >= this.#pool.writers) return
+    if (this.#totalRows > 0) this.#timer = setTimeout(() => this.#flushNow(), this.#options.flushMs)
+  }
+
+  /** Streams with pending messages and no batch in flight, up to about one batch of rows. */
+  #choose(): { state: StreamState; items: Pending[]; rows: number }[] {
+    const chosen: { state: StreamState; items: Pending[]; rows: number }[] = []
+    let rows = 0
+    for (const state of this.#streams.values()) {
+      if (state.inFlight || state.pending.length === 0) continue
+      state.inFlight = true
+      chosen.push({ state, items: state.pending, rows: state.pendingRows })
+      rows += state.pendingRows
+      this.#totalRows -= state.pendingRows
+      state.pending = []
+      state.pendingRows = 0
+      if (rows >= this.#options.batchRows) break
+    }
+    return chosen
+  }
+
+  async #write(chosen: { state: StreamState; items: Pending[]; rows: number }[]): Promise<void> {
+    const bytes = chosen.reduce((n, c) => n + c.items.reduce((m, i) => m + i.bytes, 0), 0)
+    try {
+      const result = await this.#pool.write(buildBatch(chosen))
+      if (result.ok) this.#committed(chosen, result.value)
+      else if (result.error.dataError && (chosen.length > 1 || chosen[0]!.items.length > 1)) await this.#isolate(chosen)
+      else this.#failed(chosen, result.error)
+    } catch (err) {
+      this.#failed(chosen, { code: 'INTERNAL', message: (err as Error).message, dataError: false })
+    } finally {
+      this.#totalBytes -= bytes
+      this.counters.pendingBytes = this.#totalBytes
+      for (const { state } of chosen) {
+        state.inFlight = false
+        state.bytes -= chosen.find((c) => c.state === state)!.items.reduce((m, i) => m + i.bytes, 0)
+        if (state.paused && state.bytes <= this.#options.maxStreamBytes / 2) {
+          state.paused = false
+          if (!this.#globalPause) state.sink.resume()
+        }
+        if (state.sink === detachedSink && this.#streams.get(state.streamId) === state) this.#streams.delete(state.streamId)
+      }
+      this.#running--
+      this.#balance()
+      this.#flushNow()
+      if (this.#running === 0) for (const wake of this.#idleWaiters.splice(0)) wake()
+    }
+  }
+
+  #committed(chosen: { state: StreamState; items: Pending[] }[], outcome: WriteOutcome): void {
+    this.counters.batches++
+    this.counters.ticks += outcome.counts.ticks
+    this.counters.records += outcome.counts.records
+    this.counters.skipped += outcome.counts.skipped
+    for (const { state } of chosen) {
+      const seq = outcome.committed.find((c) => c.streamId === state.streamId)?.seq
+      const changes = outcome.commandChanges.filter((c) => c.streamId === state.streamId)
+      if (seq !== undefined) state.sink.committed(seq, changes)
+    }
+  }
+
+  #failed(chosen: { state: StreamState }[], error: TaskError): void {
+    this.counters.failedBatches++
+    for (const { state } of chosen) state.sink.failed(error)
+  }
+
+  /**
+   * The database refused some row of the batch. Write each message alone, in order; one the
+   * database refuses by itself is recorded as rejected, which consumes its seq, so the stream
+   * goes on and a resend cannot loop.
+   */
+  async #isolate(chosen: { state: StreamState; items: Pending[]; rows: number }[]): Promise<void> {
+    for (const c of chosen) {
+      for (const item of c.items) {
+        const single = [{ state: c.state, items: [item], rows: 1 }]
+        const result = await this.#pool.write(buildBatch(single))
+        if (result.ok) {
+          this.#committed(single, result.value)
+          continue
+        }
+        if (!result.error.dataError) return this.#failed([c], result.error)
+        const rejected: Pending = {
+          kind: 'rejected',
+          seq: item.seq,
+          bytes: 0,
+          entry: {
+            streamId: c.state.streamId,
+            accountId: c.state.accountId,
+            seq: item.seq,
+            code: 'STORAGE_REFUSED',
+            message: `${result.error.dbCode ?? result.error.code}: ${result.error.message}`,
+          },
+        }
+        const recorded = await this.#pool.write(buildBatch([{ state: c.state, items: [rejected] }]))
+        if (!recorded.ok) return this.#failed([c], recorded.error)
+        c.state.sink.rejected(rejected.entry as RejectedEntry)
+        c.state.sink.committed(item.seq, [])
+      }
+    }
+  }
+}
+
+const detachedSink: StreamSink = { committed() {}, failed() {}, rejected() {}, pause() {}, resume() {} }
+
+/** Builds one write batch; tick columns are concatenated into typed arrays that transfer cheaply. */
+export function buildBatch(chosen: { state: StreamState | { streamId: number; accountId: number; server: string }; items: Pending[] }[]): WriteBatch {
+  let tickCount = 0
+  for (const c of chosen) for (const item of c.items) if (item.kind === 'ticks') tickCount += item.message.time_msc.length
+  const ticks: TickColumns | undefined =
+    tickCount === 0
+      ? undefined
+      : {
+          time_msc: new Float64Array(tickCount),
+          bid: new Float64Array(tickCount),
+          ask: new Float64Array(tickCount),
+          last: new Float64Array(tickCount),
+          volume: new Float64Array(tickCount),
+          volume_real: new Float64Array(tickCount),
+          flags: new Float64Array(tickCount),
+        }
+  const batch: WriteBatch = { streams: [], segments: [], ticks, records: [], rejected: [] }
+  let at = 0
+  for (const { state, items } of [...chosen].sort((a, b) => a.state.streamId - b.state.streamId)) {
+    if (items.length === 0) continue
+    batch.streams.push({
+      streamId: state.streamId,
+      accountId: state.accountId,
+      server: state.server,
+      fromSeq: items[0]!.seq,
+      toSeq: items[items.length - 1]!.seq,
+    })
+    for (const item of items) {
+      if (item.kind === 'record') batch.records.push(item.entry)
+      else if (item.kind === 'rejected') batch.rejected.push(item.entry)
+      else {
+        const m = item.message
+        const n = m.time_msc.length
+        const segment: TickSegment = { streamId: state.streamId, seq: m.seq, symbol: m.symbol, server: state.server, start: at, count: n, firstIndex: m.first_index ?? 0 }
+        if (m.gap) segment.gap = m.gap
+        batch.segments.push(segment)
+        ticks!.time_msc.set(m.time_msc, at)
+        ticks!.bid.set(m.bid, at)
+        ticks!.ask.set(m.ask, at)
+        ticks!.last.set(m.last, at)
+        ticks!.volume.set(m.volume, at)
+        ticks!.volume_real.set(m.volume_real, at)
+        ticks!.flags.set(m.flags, at)
+        at += n
+      }
+    }
+  }
+  return batch
+}

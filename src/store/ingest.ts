@@ -1,0 +1,354 @@
+/**
+ * One write batch in one transaction: the rows of every stream in it and each stream's new
+ * high-water sequence. Messages at or below a stream's stored high-water mark were committed
+ * before (a replay after a reconnect or a crash) and are skipped, so every row is stored once.
+ */
+import type {
+  AccountSnapshot,
+  BarBatch,
+  CommandAck,
+  CommandResult,
+  Deal,
+  EaStatus,
+  Log,
+  OrderEvent,
+  PositionsSnapshot,
+  Signal,
+  SymbolSpec,
+} from '../protocol/messages.js'
+import {
+  DEAL_ENTRIES,
+  DEAL_REASONS,
+  DEAL_TYPES,
+  ORDER_STATES,
+  ORDER_TYPES,
+  POSITION_TYPES,
+  TRADE_TRANSACTIONS,
+} from '../protocol/mt5.js'
+import type { Dialect, Queryable, Storage } from '../storage/types.js'
+import type { CommandChange, RecordEntry, TickColumns, TickSegment, WriteBatch, WriteOutcome } from '../workers/tasks.js'
+import { applyAck, applyResult } from './commands.js'
+import { highWater, setHighWater } from './streams.js'
+
+/** Symbol ids by server and name, filled only from committed transactions. */
+export class SymbolCache {
+  readonly #ids = new Map<string, number>()
+  get(server: string, name: string): number | undefined {
+    return this.#ids.get(`${server}\u0000${name}`)
+  }
+  set(server: string, name: string, id: number): void {
+    if (this.#ids.size > 100_000) this.#ids.clear()
+    this.#ids.set(`${server}\u0000${name}`, id)
+  }
+}
+
+/** Rows per multi-row tick INSERT on SQLite: 9 columns x 100 rows stays far below its parameter limit. */
+const TICK_ROWS_PER_STATEMENT = 100
+
+export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: SymbolCache, now = Date.now()): Promise<WriteOutcome> {
+  const learned: [string, string, number][] = []
+  const outcome = await storage.transaction(async (tx) => {
+    const resolveSymbol = async (server: string, name: string): Promise<number> => {
+      const known = symbols.get(server, name) ?? learned.find(([s, n]) => s === server && n === name)?.[2]
+      if (known !== undefined) return known
+      const id = await symbolId(tx, server, name)
+      learned.push([server, name, id])
+      return id
+    }
+    const hwm = new Map<number, number>()
+    for (const s of batch.streams) hwm.set(s.streamId, await highWater(tx, s.streamId, storage.dialect === 'postgres'))
+    const fresh = (streamId: number, seq: number) => seq > (hwm.get(streamId) ?? 0)
+
+    let ticks = 0
+    let records = 0
+    let skipped = 0
+    for (const segment of batch.segments) {
+      if (!fresh(segment.streamId, segment.seq)) {
+        skipped++
+        continue
+      }
+      const symbolId = await resolveSymbol(segment.server, segment.symbol)
+      ticks += await insertTicks(tx, storage.dialect, symbolId, batch.ticks!, segment)
+      if (segment.gap) await recordGap(tx, segment, now)
+    }
+    const commandChanges: CommandChange[] = []
+    for (const entry of batch.records) {
+      if (!fresh(entry.streamId, entry.seq)) {
+        skipped++
+        continue
+      }
+      const change = await writeRecord(tx, entry, resolveSymbol, now)
+      if (change) commandChanges.push(change)
+      records++
+    }
+    for (const r of batch.rejected) {
+      if (!fresh(r.streamId, r.seq)) continue
+      await tx.query(
+        `insert into notifications (created_at, level, kind, account_id, stream_id, title, body, data)
+         values ($1, 'error', 'message_rejected', $2, $3, $4, $5, $6)`,
+        [now, r.accountId, r.streamId, `message ${r.seq} refused: ${r.code}`, r.message, JSON.stringify({ seq: r.seq, code: r.code })],
+      )
+    }
+    const committed: { streamId: number; seq: number }[] = []
+    for (const s of batch.streams) {
+      const seq = Math.max(s.toSeq, hwm.get(s.streamId) ?? 0)
+      if (seq > (hwm.get(s.streamId) ?? 0)) await setHighWater(tx, s.streamId, seq, now)
+      committed.push({ streamId: s.streamId, seq })
+    }
+    return { committed, counts: { ticks, records, skipped }, commandChanges }
+  })
+  for (const [server, name, id] of learned) symbols.set(server, name, id)
+  return outcome
+}
+
+async function symbolId(tx: Queryable, server: string, name: string): Promise<number> {
+  await tx.query('insert into symbols (server, name) values ($1, $2) on conflict (server, name) do nothing', [server, name])
+  const [row] = await tx.query<{ id: number }>('select id from symbols where server = $1 and name = $2', [server, name])
+  return Number(row!.id)
+}
+
+/**
+ * Inserts one segment of ticks. Several ticks may share a millisecond: `seq` numbers them within
+ * it, from the batch's `first_index` for its first millisecond (the EA's cursor) and from 0 after.
+ * The same tick sent twice lands on the same key and is stored once.
+ */
+async function insertTicks(tx: Queryable, dialect: Dialect, symbolId: number, cols: TickColumns, seg: TickSegment): Promise<number> {
+  const end = seg.start + seg.count
+  let ordinal = seg.firstIndex
+  const ordinals = new Int32Array(seg.count)
+  for (let i = seg.start; i < end; i++) {
+    if (i > seg.start && cols.time_msc[i] !== cols.time_msc[i - 1]) ordinal = 0
+    ordinals[i - seg.start] = ordinal++
+  }
+  if (dialect === 'postgres') {
+    const slice = (a: Float64Array) => Array.from(a.subarray(seg.start, end))
+    await tx.query(
+      `insert into ticks (symbol_id, seq, time_msc, bid, ask, last, volume, volume_real, flags)
+       select $1, * from unnest($2::int[], $3::bigint[], $4::float8[], $5::float8[], $6::float8[], $7::bigint[], $8::float8[], $9::int[])
+       on conflict do nothing`,
+      [symbolId, Array.from(ordinals), slice(cols.time_msc), slice(cols.bid), slice(cols.ask), slice(cols.last),
+        slice(cols.volume), slice(cols.volume_real), Array.from(cols.flags.subarray(seg.start, end), (f) => f | 0)],
+    )
+    return seg.count
+  }
+  for (let at = seg.start; at < end; at += TICK_ROWS_PER_STATEMENT) {
+    const n = Math.min(TICK_ROWS_PER_STATEMENT, end - at)
+    const params = new Array(n * 9)
+    for (let r = 0, p = 0; r < n; r++) {
+      const i = at + r
+      params[p++] = symbolId
+      params[p++] = ordinals[i - seg.start]
+      params[p++] = cols.time_msc[i]
+      params[p++] = cols.bid[i]
+      params[p++] = cols.ask[i]
+      params[p++] = cols.last[i]
+      params[p++] = cols.volume[i]
+      params[p++] = cols.volume_real[i]
+      params[p++] = cols.flags[i]
+    }
+    await tx.query(tickInsertSql(n), params)
+  }
+  return seg.count
+}
+
+const tickInsertTexts = new Map<number, string>()
+function tickInsertSql(rows: number): string {
+  let text = tickInsertTexts.get(rows)
+  if (text === undefined) {
+    const tuples: string[] = []
+    for (let r = 0; r < rows; r++) {
+      const b = r * 9
+      tuples.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9})`)
+    }
+    text = `insert into ticks (symbol_id, seq, time_msc, bid, ask, last, volume, volume_real, flags) values ${tuples.join(', ')} on conflict do nothing`
+    tickInsertTexts.set(rows, text)
+  }
+  return text
+}
+
+async function recordGap(tx: Queryable, seg: TickSegment, now: number): Promise<void> {
+  const gap = seg.gap!
+  await tx.query(
+    `insert into notifications (created_at, level, kind, stream_id, title, body, data)
+     values ($1, 'warning', 'tick_gap', $2, $3, $4, $5)`,
+    [
+      now,
+      seg.streamId,
+      `${gap.dropped} ${seg.symbol} ticks dropped by the EA`,
+      `The EA's tick buffer overflowed between ${gap.from_msc} and ${gap.to_msc} (server time, ms).`,
+      JSON.stringify({ symbol: seg.symbol, seq: seg.seq, ...gap }),
+    ],
+  )
+}
+
+type SymbolResolver = (server: string, name: string) => Promise<number>
+
+async function writeRecord(tx: Queryable, e: RecordEntry, symbol: SymbolResolver, now: number): Promise<CommandChange | undefined> {
+  const m = e.message
+  switch (m.type) {
+    case 'symbol_spec':
+      await writeSymbolSpec(tx, e.server, m as unknown as SymbolSpec, now)
+      return undefined
+    case 'bar_batch':
+      await writeBars(tx, await symbol(e.server, (m as unknown as BarBatch).symbol), m as unknown as BarBatch)
+      return undefined
+    case 'deal':
+      await writeDeal(tx, e, m as unknown as Deal, symbol)
+      return undefined
+    case 'order_event':
+      await writeOrderEvent(tx, e, m as unknown as OrderEvent, symbol)
+      return undefined
+    case 'positions_snapshot':
+      await writePositions(tx, e, m as unknown as PositionsSnapshot, symbol)
+      return undefined
+    case 'account_snapshot':
+      await writeAccountSnapshot(tx, e, m as unknown as AccountSnapshot)
+      return undefined
+    case 'ea_status':
+      await writeStatus(tx, e, m as unknown as EaStatus)
+      return undefined
+    case 'signal':
+      await writeSignal(tx, e, m as unknown as Signal, symbol)
+      return undefined
+    case 'log':
+      await writeLog(tx, e, m as unknown as Log)
+      return undefined
+    case 'command_ack':
+      return applyAck(tx, e.streamId, m as unknown as CommandAck, now)
+    case 'command_result':
+      return applyResult(tx, e.streamId, m as unknown as CommandResult, now)
+    default:
+      throw new Error(`no writer for message type ${m.type}`)
+  }
+}
+
+async function writeSymbolSpec(tx: Queryable, server: string, s: SymbolSpec, now: number): Promise<void> {
+  await tx.query(
+    `insert into symbols (server, name, description, digits, point, contract_size, tick_size, tick_value, volume_min,
+                          volume_max, volume_step, currency_base, currency_profit, currency_margin, updated_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+     on conflict (server, name) do update set
+       description = excluded.description, digits = excluded.digits, point = excluded.point,
+       contract_size = excluded.contract_size, tick_size = excluded.tick_size, tick_value = excluded.tick_value,
+       volume_min = excluded.volume_min, volume_max = excluded.volume_max, volume_step = excluded.volume_step,
+       currency_base = excluded.currency_base, currency_profit = excluded.currency_profit,
+       currency_margin = excluded.currency_margin, updated_at = excluded.updated_at`,
+    [server, s.symbol, s.description ?? null, s.digits, s.point, s.contract_size ?? null, s.tick_size ?? null,
+      s.tick_value ?? null, s.volume_min ?? null, s.volume_max ?? null, s.volume_step ?? null,
+      s.currency_base ?? null, s.currency_profit ?? null, s.currency_margin ?? null, now],
+  )
+}
+
+async function writeBars(tx: Queryable, symbolId: number, b: BarBatch): Promise<void> {
+  for (let i = 0; i < b.time.length; i++) {
+    await tx.query(
+      `insert into bars (symbol_id, timeframe, open_time_msc, open, high, low, close, tick_volume, real_volume, spread)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       on conflict (symbol_id, timeframe, open_time_msc) do update set
+         open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+         tick_volume = excluded.tick_volume, real_volume = excluded.real_volume, spread = excluded.spread`,
+      [symbolId, b.timeframe, b.time[i], b.open[i], b.high[i], b.low[i], b.close[i], b.tick_volume[i], b.real_volume[i], b.spread[i]],
+    )
+  }
+}
+
+async function writeDeal(tx: Queryable, e: RecordEntry, d: Deal, symbol: SymbolResolver): Promise<void> {
+  const symbolId = d.symbol === '' ? null : await symbol(e.server, d.symbol)
+  await tx.query(
+    `insert into deals (account_id, ticket, order_ticket, position_id, symbol_id, stream_id, time_msc, type, entry, volume,
+                        price, profit, commission, swap, fee, sl, tp, magic, reason, comment, external_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+     on conflict (account_id, ticket) do nothing`,
+    [e.accountId, d.ticket, d.order, d.position_id, symbolId, e.streamId, d.time_msc, DEAL_TYPES[d.deal_type],
+      DEAL_ENTRIES[d.entry], d.volume, d.price, d.profit, d.commission, d.swap, d.fee, d.sl ?? null, d.tp ?? null,
+      d.magic, DEAL_REASONS[d.reason] ?? null, d.comment ?? null, d.external_id ?? null],
+  )
+}
+
+async function writeOrderEvent(tx: Queryable, e: RecordEntry, o: OrderEvent, symbol: SymbolResolver): Promise<void> {
+  const symbolId = o.symbol === '' ? null : await symbol(e.server, o.symbol)
+  const type = ORDER_TYPES[o.order_type]
+  const state = ORDER_STATES[o.state]
+  await tx.query(
+    `insert into order_events (account_id, stream_id, time_msc, event, order_ticket, position_id, symbol_id, order_type,
+                               order_state, volume, price, sl, tp)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+    [e.accountId, e.streamId, o.time_msc, o.event === undefined ? 'order_update' : TRADE_TRANSACTIONS[o.event], o.ticket,
+      o.position_id ?? 0, symbolId, type, state, o.volume_current, o.price_open, o.sl ?? null, o.tp ?? null],
+  )
+  await tx.query(
+    `insert into orders (account_id, ticket, position_id, symbol_id, stream_id, type, state, time_setup_msc,
+                         volume_initial, volume_current, price_open, sl, tp, magic, comment)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+     on conflict (account_id, ticket) do update set
+       position_id = excluded.position_id, state = excluded.state, volume_current = excluded.volume_current,
+       price_open = excluded.price_open, sl = excluded.sl, tp = excluded.tp, comment = excluded.comment`,
+    [e.accountId, o.ticket, o.position_id ?? 0, symbolId, e.streamId, type, state, o.time_msc, o.volume_initial,
+      o.volume_current, o.price_open, o.sl ?? null, o.tp ?? null, o.magic ?? 0, o.comment ?? null],
+  )
+}
+
+/** Upserts every listed position; open positions the snapshot does not list are closed. */
+async function writePositions(tx: Queryable, e: RecordEntry, s: PositionsSnapshot, symbol: SymbolResolver): Promise<void> {
+  for (const p of s.positions) {
+    await tx.query(
+      `insert into positions (account_id, position_id, ticket, symbol_id, stream_id, type, magic, volume, price_open,
+                              price_current, sl, tp, profit, swap, time_msc, time_update_msc, comment, state)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'open')
+       on conflict (account_id, position_id) do update set
+         ticket = excluded.ticket, volume = excluded.volume, price_current = excluded.price_current,
+         sl = excluded.sl, tp = excluded.tp, profit = excluded.profit, swap = excluded.swap,
+         time_update_msc = excluded.time_update_msc, comment = excluded.comment, state = 'open', closed_time_msc = null
+       where positions.time_update_msc <= excluded.time_update_msc`,
+      [e.accountId, p.identifier, p.ticket, await symbol(e.server, p.symbol), e.streamId, POSITION_TYPES[p.position_type],
+        p.magic, p.volume, p.price_open, p.price_current, p.sl, p.tp, p.profit, p.swap, p.time_msc, s.time_msc,
+        p.comment ?? null],
+    )
+  }
+  await tx.query(
+    `update positions set state = 'closed', closed_time_msc = $2, time_update_msc = $2
+      where account_id = $1 and state = 'open' and time_update_msc < $2`,
+    [e.accountId, s.time_msc],
+  )
+}
+
+async function writeAccountSnapshot(tx: Queryable, e: RecordEntry, a: AccountSnapshot): Promise<void> {
+  await tx.query(
+    `insert into account_snapshots (account_id, time_msc, balance, equity, margin, free_margin, margin_level, profit,
+                                    open_positions, open_volume, stream_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     on conflict (account_id, time_msc) do nothing`,
+    [e.accountId, a.time_msc, a.balance, a.equity, a.margin, a.free_margin, a.margin_level, a.profit, a.open_positions,
+      a.open_volume, e.streamId],
+  )
+}
+
+async function writeStatus(tx: Queryable, e: RecordEntry, s: EaStatus): Promise<void> {
+  await tx.query(
+    `insert into ea_heartbeats (stream_id, time_msc, state, trade_allowed, terminal_connected, last_error, message,
+                                queue_depth, dropped_ticks)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     on conflict (stream_id, time_msc) do nothing`,
+    [e.streamId, s.time_msc, s.state, s.terminal_trade_allowed && s.ea_trade_allowed ? 1 : 0, s.connected === false ? 0 : 1,
+      s.last_error ?? null, s.message ?? null, s.queue_depth, s.dropped_ticks],
+  )
+}
+
+async function writeSignal(tx: Queryable, e: RecordEntry, s: Signal, symbol: SymbolResolver): Promise<void> {
+  await tx.query(
+    `insert into signals (stream_id, signal_uid, account_id, symbol_id, time_msc, timeframe, direction, confidence, price,
+                          strategy, reasoning)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     on conflict (stream_id, signal_uid) do nothing`,
+    [e.streamId, s.signal_id ?? `seq:${e.seq}`, e.accountId, await symbol(e.server, s.symbol), s.time_msc,
+      s.timeframe ?? null, s.signal_type, s.confidence ?? null, s.price, s.strategy ?? null,
+      JSON.stringify({ reason: s.reason ?? null, metadata: s.metadata ?? {} })],
+  )
+}
+
+async function writeLog(tx: Queryable, e: RecordEntry, l: Log): Promise<void> {
+  await tx.query(
+    `insert into iteration_logs (stream_id, time_msc, level, message) values ($1, $2, $3, $4)`,
+    [e.streamId, l.time_msc, l.level === 'warn' ? 'warning' : l.level, l.message],
+  )
+}

@@ -1,0 +1,154 @@
+/**
+ * Messages between the main thread and the writer workers, as plain data. Errors cross as
+ * `TaskError` values, never as thrown objects: structured clone drops their properties.
+ */
+import type { CommandStatus, CommandType, EaHello } from '../protocol/messages.js'
+
+export interface WriterConfig {
+  database: string
+  dialect: 'sqlite' | 'postgres'
+  synchronous: 'NORMAL' | 'FULL'
+  busyTimeoutMs: number
+  /** Testing aid: every write task sleeps this long first, to make the writer the bottleneck. */
+  writeDelayMs: number
+}
+
+export interface TaskError {
+  code: string
+  message: string
+  /** The database's own code (`SQLITE_CONSTRAINT_CHECK`, SQLSTATE `23514`). */
+  dbCode?: string
+  /** True when the data itself was refused (a constraint), false for the database failing. */
+  dataError: boolean
+}
+
+export type TaskResult<T> = { ok: true; value: T } | { ok: false; error: TaskError }
+
+/** One stream's part of a write batch: its messages are seq fromSeq .. toSeq, contiguous. */
+export interface StreamSlice {
+  streamId: number
+  accountId: number
+  server: string
+  fromSeq: number
+  toSeq: number
+}
+
+/** One tick_batch inside the batch's concatenated tick columns. */
+export interface TickSegment {
+  streamId: number
+  seq: number
+  symbol: string
+  server: string
+  start: number
+  count: number
+  /** How many ticks at the first millisecond earlier batches already sent. */
+  firstIndex: number
+  gap?: { dropped: number; from_msc: number; to_msc: number }
+}
+
+/** Ticks of every segment, concatenated column by column; the buffers are transferred, not copied. */
+export interface TickColumns {
+  time_msc: Float64Array
+  bid: Float64Array
+  ask: Float64Array
+  last: Float64Array
+  volume: Float64Array
+  volume_real: Float64Array
+  flags: Float64Array
+}
+
+/** A non-tick durable message with where it came from; `message` is the validated wire message. */
+export interface RecordEntry {
+  streamId: number
+  accountId: number
+  server: string
+  seq: number
+  message: Record<string, unknown> & { type: string }
+}
+
+/** A message refused by validation: stored as a notification, and its seq counts as consumed. */
+export interface RejectedEntry {
+  streamId: number
+  accountId: number
+  seq: number
+  code: string
+  message: string
+}
+
+export interface WriteBatch {
+  streams: StreamSlice[]
+  segments: TickSegment[]
+  ticks: TickColumns | undefined
+  records: RecordEntry[]
+  rejected: RejectedEntry[]
+}
+
+export interface CommandChange {
+  commandId: string
+  streamId: number
+  status: CommandStatus
+  command: CommandType
+  reason?: string
+  result?: Record<string, unknown>
+  at: number
+}
+
+export interface WriteOutcome {
+  /** The committed high-water seq of every stream in the batch. */
+  committed: { streamId: number; seq: number }[]
+  /** Rows written, by kind (messages at or below the high-water mark are skipped, not counted). */
+  counts: { ticks: number; records: number; skipped: number }
+  commandChanges: CommandChange[]
+}
+
+export interface RegisterResult {
+  streamId: number
+  accountId: number
+  server: string
+  resumeSeq: number
+  commands: PendingCommand[]
+}
+
+export interface PendingCommand {
+  commandId: string
+  command: CommandType
+  payload: Record<string, unknown>
+  createdAt: number
+  expiresAt: number
+}
+
+export interface AuthResult {
+  tokenId: number
+  role: 'ea' | 'viewer' | 'admin'
+  name: string
+}
+
+export interface NewCommand {
+  commandId: string
+  command: CommandType
+  target:
+    | { kind: 'instance'; instanceId: string }
+    | { kind: 'magic'; login: number; server: string; magic: number }
+    | { kind: 'account'; login: number; server: string }
+  payload: Record<string, unknown>
+  expiresAt: number
+  issuedByTokenId: number | null
+}
+
+export interface CreatedCommand extends PendingCommand {
+  accountId: number
+  /** For an instance target: the stream. */
+  streamId: number | null
+  magic: number | null
+  /** True when a command with this id already existed (a resend); nothing was changed. */
+  existed: boolean
+  status: CommandStatus
+}
+
+export type WriterTask =
+  | { kind: 'authenticate'; token: string }
+  | { kind: 'register'; hello: EaHello; now: number }
+  | { kind: 'write'; batch: WriteBatch }
+  | { kind: 'command_create'; command: NewCommand; now: number }
+  | { kind: 'command_delivered'; commandId: string; streamId: number; now: number }
+  | { kind: 'commands_expire'; now: number }

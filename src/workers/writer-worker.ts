@@ -36,8 +36,10 @@ function toTaskError(err: unknown): TaskError {
 async function run(task: WriterTask): Promise<unknown> {
   const storage = await db()
   switch (task.kind) {
-    case 'authenticate':
-      return (await verifyToken(storage, task.token)) ?? null
+    case 'authenticate': {
+      const token = await verifyToken(storage, task.token)
+      return token ? { tokenId: token.id, role: token.role, name: token.name } : null
+    }
     case 'register':
       return storage.transaction(async (tx) => {
         const stream = await registerStream(tx, task.hello, task.now)

@@ -161,6 +161,8 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   #resumeSeq = 0
   #expectedSeq: number | undefined
   #lastAcked = 0
+  /** The highest seq accepted on this connection: what it has in flight is #lastSeq - #lastAcked. */
+  #lastSeq = 0
   // dashboard state
   #auth: AuthResult | undefined
 
@@ -226,6 +228,9 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     switch (this.#phase) {
       case 'hello':
         return this.#onHello(value)
+      case 'authenticating':
+        // ws still delivers frames read together with the hello after pause(): they came before welcome
+        return this.#refused(perr(ProtocolErrors.HELLO_REQUIRED, 'wait for welcome before sending anything else'), value)
       case 'ea':
         return this.#onEaMessage(value, bytes.length)
       case 'dashboard':
@@ -254,7 +259,8 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   #refused(err: ProtocolError, value: unknown): void {
     if (!(err instanceof ProtocolError)) err = new ProtocolError(ProtocolErrors.INTERNAL, String((err as Error)?.message ?? err))
     switch (this.#phase) {
-      case 'hello': {
+      case 'hello':
+      case 'authenticating': {
         const isHello = (value as { type?: unknown } | null)?.type === 'hello'
         if (err.code === ProtocolErrors.UNSUPPORTED_PROTOCOL) return this.#fatal(err, CloseCodes.UNSUPPORTED_PROTOCOL)
         const closes = isHello ? ++this.#hellos >= limits.maxHellos : ++this.#nonHellos >= limits.maxFramesBeforeHello
@@ -275,8 +281,15 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   #fatal(err: ProtocolError, closeCode: number): void {
     if (this.#phase === 'closed') return
     this.#answer(err)
+    this.#closeWith(closeCode, err.message.slice(0, 120))
+  }
+
+  #closeWith(code: number, reason: string): void {
     this.#phase = 'closed'
-    this.ws.close(closeCode, err.message.slice(0, 120))
+    this.ws.close(code, reason)
+    // The close handshake needs the peer's close frame: a paused socket (during authentication, or
+    // by ingest) would hold the connection until ws's 30 s timeout. Frames are ignored from now on.
+    this.ws.resume()
   }
 
   // --- hello ---------------------------------------------------------------------------------
@@ -314,28 +327,37 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
         : this.#fatal(perr(ProtocolErrors.INTERNAL, `could not register the stream: ${registered.error.message}`), CloseCodes.INTERNAL_ERROR)
     }
     const r = registered.value
+    // A new connection of a stream replaces the old one. Its batch in flight must settle before
+    // the welcome, so that resume_seq is final: no ack for this stream may follow it from before.
+    const previous = this.deps.streams.get(r.streamId)
+    this.deps.streams.set(r.streamId, this)
     this.streamId = r.streamId
+    if (previous) {
+      previous.#fatal(perr(ProtocolErrors.REPLACED, 'another connection took over this EA instance'), CloseCodes.REPLACED)
+      this.deps.ingest.detach(r.streamId, previous)
+    }
+    const committed = await this.deps.ingest.settled(r.streamId)
+    if (this.#phase !== 'authenticating' || this.deps.streams.get(r.streamId) !== this) return
+    const resumeSeq = Math.max(r.resumeSeq, committed ?? 0)
     this.accountId = r.accountId
     this.magic = hello.ea.magic ?? 0
     this.#server = r.server
-    this.#resumeSeq = r.resumeSeq
-    this.#lastAcked = r.resumeSeq
+    this.#resumeSeq = resumeSeq
+    this.#lastAcked = resumeSeq
+    this.#lastSeq = resumeSeq
     this.#phase = 'ea'
     clearTimeout(this.#helloTimer)
-    const previous = this.deps.streams.get(r.streamId)
-    this.deps.streams.set(r.streamId, this)
-    if (previous) previous.#fatal(perr(ProtocolErrors.REPLACED, 'another connection took over this EA instance'), CloseCodes.REPLACED)
     this.deps.ingest.attach({ streamId: r.streamId, accountId: r.accountId, server: r.server }, this)
-    this.#send({ type: 'welcome', protocol: PROTOCOL_VERSION, stream_id: r.streamId, resume_seq: r.resumeSeq, role, server_time: Date.now(), limits: this.#limits() })
+    this.#send({ type: 'welcome', protocol: PROTOCOL_VERSION, stream_id: r.streamId, resume_seq: resumeSeq, role: 'ea', server_time: Date.now(), limits: this.#limits() })
     this.deps.commands.attachEa(this, r.commands)
-    if (!this.#stopped && !this.#pausedByIngest) this.ws.resume()
+    this.#resumeReading()
   }
 
   #welcomeDashboard(role: 'viewer' | 'admin'): void {
     this.#phase = 'dashboard'
     clearTimeout(this.#helloTimer)
     this.#send({ type: 'welcome', protocol: PROTOCOL_VERSION, role, server_time: Date.now(), limits: this.#limits() })
-    if (!this.#stopped) this.ws.resume()
+    this.#resumeReading()
   }
 
   #limits(): Welcome['limits'] {
@@ -345,18 +367,16 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   // --- EA ------------------------------------------------------------------------------------
 
   #onEaMessage(value: unknown, bytes: number): void {
+    // A hello after welcome closes, valid or not (PROTOCOL.md 3.1), before anything checks its fields.
+    if (isHelloFrame(value)) return this.#helloAgain()
     let message
     try {
       message = parseEaMessage(value)
     } catch (err) {
       return this.#onInvalid(value, err as ProtocolError, bytes)
     }
-    if (message.type === 'hello') return this.#fatal(perr(ProtocolErrors.BAD_MESSAGE, 'hello was already received'), CloseCodes.PROTOCOL_ERROR)
-    if (message.type === 'goodbye') {
-      this.#phase = 'closed'
-      this.ws.close(CloseCodes.NORMAL, 'goodbye')
-      return
-    }
+    if (message.type === 'hello') return this.#helloAgain()
+    if (message.type === 'goodbye') return this.#closeWith(CloseCodes.NORMAL, 'goodbye')
     if (!this.#inSequence(message.seq)) return
     if (message.seq <= this.#resumeSeq) return this.#ack(message.seq)
     if (message.type === 'tick_batch') this.deps.ingest.submitTicks(this.streamId, message, bytes)
@@ -364,6 +384,11 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
       const entry: RecordEntry = { streamId: this.streamId, accountId: this.accountId, server: this.#server, seq: message.seq, message: message as unknown as RecordEntry['message'] }
       this.deps.ingest.submitRecord(this.streamId, entry, bytes)
     }
+    this.#submitted(message.seq)
+  }
+
+  #helloAgain(): void {
+    this.#fatal(perr(ProtocolErrors.BAD_MESSAGE, 'hello was already received'), CloseCodes.PROTOCOL_ERROR)
   }
 
   /**
@@ -378,6 +403,23 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     const detail = err.field ? `${err.message} (field ${err.field})` : err.message
     const entry: RejectedEntry = { streamId: this.streamId, accountId: this.accountId, seq: err.seq, code: err.code, message: detail }
     this.deps.ingest.submitRejected(this.streamId, entry, bytes)
+    this.#submitted(err.seq)
+  }
+
+  /** PROTOCOL.md 3.4: with max_inflight messages unacknowledged, stop reading until an ack. */
+  #submitted(seq: number): void {
+    this.#lastSeq = seq
+    if (this.#inflightFull()) this.ws.pause()
+  }
+
+  #inflightFull(): boolean {
+    return this.#lastSeq - this.#lastAcked >= this.options.maxInflight
+  }
+
+  /** Reads again unless something still holds the connection: shutdown, hello, ingest or max_inflight. */
+  #resumeReading(): void {
+    if (this.#stopped || this.#phase === 'authenticating' || this.#pausedByIngest || this.#inflightFull()) return
+    this.ws.resume()
   }
 
   /** Within a connection seqs go up by exactly one; the first may be anything up to resume_seq + 1. */
@@ -407,6 +449,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     if (seq > this.#lastAcked) {
       this.#lastAcked = seq
       this.#send({ type: 'ack', seq })
+      this.#resumeReading()
     }
     if (changes.length > 0) this.deps.commands.changed(changes)
   }
@@ -426,7 +469,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
 
   resume(): void {
     this.#pausedByIngest = false
-    if (!this.#stopped && this.#phase !== 'authenticating') this.ws.resume()
+    this.#resumeReading()
   }
 
   // EaEndpoint
@@ -437,13 +480,14 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   // --- dashboard -----------------------------------------------------------------------------
 
   #onDashboardMessage(value: unknown): void {
+    if (isHelloFrame(value)) return this.#helloAgain()
     let message
     try {
       message = parseDashboardMessage(value)
     } catch (err) {
       return this.#refused(err as ProtocolError, value)
     }
-    if (message.type === 'hello') return this.#answer(perr(ProtocolErrors.BAD_MESSAGE, 'hello was already received'))
+    if (message.type === 'hello') return this.#helloAgain()
     if (message.type === 'command_send') void this.#onCommandSend(message)
   }
 
@@ -485,6 +529,10 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     }
     this.deps.commands.detachDashboard(this)
   }
+}
+
+function isHelloFrame(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'hello'
 }
 
 function perr(code: ProtocolErrorCode, message: string, field?: string, seq?: number): ProtocolError {

@@ -41,10 +41,11 @@ export interface StreamSink {
   resume(): void
 }
 
+/** `at`: when the message reached ingest (performance.now()), for the queue-wait counter. */
 type Pending =
-  | { kind: 'ticks'; seq: number; bytes: number; message: TickBatch }
-  | { kind: 'record'; seq: number; bytes: number; entry: RecordEntry }
-  | { kind: 'rejected'; seq: number; bytes: number; entry: RejectedEntry }
+  | { kind: 'ticks'; seq: number; bytes: number; at: number; message: TickBatch }
+  | { kind: 'record'; seq: number; bytes: number; at: number; entry: RecordEntry }
+  | { kind: 'rejected'; seq: number; bytes: number; at: number; entry: RejectedEntry }
 
 interface StreamState {
   streamId: number
@@ -69,6 +70,16 @@ export interface IngestCounters {
   pendingBytes: number
   /** Times a connection was told to stop reading. */
   pauses: number
+  // Where the time goes; always on, a clock read per message and per batch. Summed, so that a
+  // reader takes differences between two readings. Absent on an engine that does not serve.
+  /** Durable messages committed. */
+  messages?: number
+  /** Time committed messages waited in ingest before their batch went to a writer, ms. */
+  queueWaitMs?: number
+  /** Time batches spent with the writer pool: hand-off, transaction and the result coming back, ms. */
+  writeMs?: number
+  /** Time writers spent inside transactions, BEGIN to COMMIT, ms. */
+  commitMs?: number
 }
 
 export class Ingest {
@@ -81,7 +92,13 @@ export class Ingest {
   #timer: NodeJS.Timeout | undefined
   #globalPause = false
   #idleWaiters: (() => void)[] = []
-  readonly counters: IngestCounters = { batches: 0, ticks: 0, records: 0, skipped: 0, failedBatches: 0, pendingBytes: 0, pauses: 0 }
+  /** The newest committed seq of every stream seen, kept after its state is gone. */
+  readonly #committedSeq = new Map<number, number>()
+  readonly #settleWaiters = new Map<number, (() => void)[]>()
+  readonly counters: IngestCounters = {
+    batches: 0, ticks: 0, records: 0, skipped: 0, failedBatches: 0, pendingBytes: 0, pauses: 0,
+    messages: 0, queueWaitMs: 0, writeMs: 0, commitMs: 0,
+  }
 
   constructor(pool: WriterPool, options: IngestOptions) {
     this.#pool = pool
@@ -119,15 +136,30 @@ export class Ingest {
   }
 
   submitTicks(streamId: number, message: TickBatch, bytes: number): void {
-    this.#push(streamId, { kind: 'ticks', seq: message.seq, bytes, message }, message.time_msc.length)
+    this.#push(streamId, { kind: 'ticks', seq: message.seq, bytes, at: performance.now(), message }, message.time_msc.length)
   }
 
   submitRecord(streamId: number, entry: RecordEntry, bytes: number): void {
-    this.#push(streamId, { kind: 'record', seq: entry.seq, bytes, entry }, 1)
+    this.#push(streamId, { kind: 'record', seq: entry.seq, bytes, at: performance.now(), entry }, 1)
   }
 
   submitRejected(streamId: number, entry: RejectedEntry, bytes: number): void {
-    this.#push(streamId, { kind: 'rejected', seq: entry.seq, bytes, entry }, 1)
+    this.#push(streamId, { kind: 'rejected', seq: entry.seq, bytes, at: performance.now(), entry }, 1)
+  }
+
+  /**
+   * Resolves when the stream has no batch in flight, with the newest seq ingest saw committed for
+   * it (undefined if none): a new connection's resume point must not move after its welcome.
+   */
+  async settled(streamId: number): Promise<number | undefined> {
+    while (this.#streams.get(streamId)?.inFlight) {
+      await new Promise<void>((resolve) => {
+        const waiters = this.#settleWaiters.get(streamId) ?? []
+        waiters.push(resolve)
+        this.#settleWaiters.set(streamId, waiters)
+      })
+    }
+    return this.#committedSeq.get(streamId)
   }
 
   /** Resolves when nothing is pending or in flight (for a clean shutdown). */
@@ -215,9 +247,13 @@ export class Ingest {
 
   async #write(chosen: { state: StreamState; items: Pending[]; rows: number }[]): Promise<void> {
     const bytes = chosen.reduce((n, c) => n + c.items.reduce((m, i) => m + i.bytes, 0), 0)
+    const started = performance.now()
     try {
       const result = await this.#pool.write(buildBatch(chosen))
-      if (result.ok) this.#committed(chosen, result.value)
+      if (result.ok) {
+        this.#committed(chosen, result.value)
+        this.#timed(chosen, started, result.value.commitMs)
+      }
       else if (result.error.dataError && (chosen.length > 1 || chosen[0]!.items.length > 1)) await this.#isolate(chosen)
       else this.#failed(chosen, result.error)
     } catch (err) {
@@ -235,6 +271,11 @@ export class Ingest {
         if (state.sink === detachedSink && this.#streams.get(state.streamId) === state) this.#streams.delete(state.streamId)
       }
       this.#running--
+      for (const { state } of chosen) {
+        const waiters = this.#settleWaiters.get(state.streamId)
+        this.#settleWaiters.delete(state.streamId)
+        for (const wake of waiters ?? []) wake()
+      }
       this.#balance()
       this.#flushNow()
       if (this.#running === 0) for (const wake of this.#idleWaiters.splice(0)) wake()
@@ -249,8 +290,24 @@ export class Ingest {
     for (const { state } of chosen) {
       const seq = outcome.committed.find((c) => c.streamId === state.streamId)?.seq
       const changes = outcome.commandChanges.filter((c) => c.streamId === state.streamId)
-      if (seq !== undefined) state.sink.committed(seq, changes)
+      if (seq === undefined) continue
+      if (seq > (this.#committedSeq.get(state.streamId) ?? 0)) this.#committedSeq.set(state.streamId, seq)
+      state.sink.committed(seq, changes)
     }
+  }
+
+  #timed(chosen: { items: Pending[] }[], started: number, commitMs: number): void {
+    const c = this.counters
+    let waited = 0
+    let messages = 0
+    for (const { items } of chosen) {
+      for (const item of items) waited += started - item.at
+      messages += items.length
+    }
+    c.messages! += messages
+    c.queueWaitMs! += waited
+    c.writeMs! += performance.now() - started
+    c.commitMs! += commitMs
   }
 
   #failed(chosen: { state: StreamState }[], error: TaskError): void {
@@ -277,6 +334,7 @@ export class Ingest {
           kind: 'rejected',
           seq: item.seq,
           bytes: 0,
+          at: item.at,
           entry: {
             streamId: c.state.streamId,
             accountId: c.state.accountId,

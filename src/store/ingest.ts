@@ -47,6 +47,7 @@ const TICK_ROWS_PER_STATEMENT = 100
 
 export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: SymbolCache, now = Date.now()): Promise<WriteOutcome> {
   const learned: [string, string, number][] = []
+  const started = performance.now()
   const outcome = await storage.transaction(async (tx) => {
     const resolveSymbol = async (server: string, name: string): Promise<number> => {
       const known = symbols.get(server, name) ?? learned.find(([s, n]) => s === server && n === name)?.[2]
@@ -95,8 +96,9 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
       if (seq > (hwm.get(s.streamId) ?? 0)) await setHighWater(tx, s.streamId, seq, now)
       committed.push({ streamId: s.streamId, seq })
     }
-    return { committed, counts: { ticks, records, skipped }, commandChanges }
+    return { committed, counts: { ticks, records, skipped }, commandChanges, commitMs: 0 }
   })
+  outcome.commitMs = performance.now() - started
   for (const [server, name, id] of learned) symbols.set(server, name, id)
   return outcome
 }

@@ -99,6 +99,8 @@ export interface WriteOutcome {
   /** Rows written, by kind (messages at or below the high-water mark are skipped, not counted). */
   counts: { ticks: number; records: number; skipped: number }
   commandChanges: CommandChange[]
+  /** Time inside the transaction, BEGIN to COMMIT, ms. */
+  commitMs: number
 }
 
 export interface RegisterResult {

@@ -62,6 +62,7 @@ const flagToOption: Record<string, OptionName> = {
   'max-frame-bytes': 'maxFrameBytes',
   'max-pending-bytes': 'maxPendingBytes',
   'write-delay-ms': 'writeDelayMs',
+  'max-connections': 'maxConnections',
 }
 
 export const usage = `mt5-engine: a data engine for MetaTrader 5
@@ -161,6 +162,7 @@ async function start(args: string[], io: Io): Promise<number> {
     'max-frame-bytes': { type: 'string' },
     'max-pending-bytes': { type: 'string' },
     'write-delay-ms': { type: 'string' },
+    'max-connections': { type: 'string' },
   })
   const config = configFrom(values, io, values['no-migrate'] ? { migrate: false } : {})
   const engine = await startEngine(config, { serve: !values['migrate-only'] })

@@ -47,6 +47,8 @@ export interface EngineOptions {
   maxPendingBytes: number
   /** Testing aid: each write waits this long first, making the database the bottleneck. Default 0. */
   writeDelayMs: number
+  /** Open WebSocket connections at most; more are turned away with close code 1013. Default 1000. */
+  maxConnections: number
 }
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -69,6 +71,7 @@ export const defaultOptions: Readonly<EngineOptions> = Object.freeze({
   maxFrameBytes: 1024 * 1024,
   maxPendingBytes: 64 * 1024 * 1024,
   writeDelayMs: 0,
+  maxConnections: 1000,
 })
 
 export type OptionName = keyof EngineOptions
@@ -92,6 +95,7 @@ export const envNames: Readonly<Record<OptionName, string>> = Object.freeze({
   maxFrameBytes: 'MT5E_MAX_FRAME_BYTES',
   maxPendingBytes: 'MT5E_MAX_PENDING_BYTES',
   writeDelayMs: 'MT5E_WRITE_DELAY_MS',
+  maxConnections: 'MT5E_MAX_CONNECTIONS',
 })
 
 /** Command-line flag for each option. */
@@ -113,6 +117,7 @@ export const flagNames: Readonly<Record<OptionName, string>> = Object.freeze({
   maxFrameBytes: '--max-frame-bytes',
   maxPendingBytes: '--max-pending-bytes',
   writeDelayMs: '--write-delay-ms',
+  maxConnections: '--max-connections',
 })
 
 export interface ResolvedConfig extends EngineOptions {
@@ -226,6 +231,7 @@ function coerce(name: OptionName, value: unknown, where: string): unknown {
     case 'writers':
     case 'batchRows':
     case 'maxInflight':
+    case 'maxConnections':
     case 'maxFrameBytes': {
       const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) fail('a whole number >= 1')

@@ -72,6 +72,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
         port: config.port,
         maxFrameBytes: config.maxFrameBytes,
         maxInflight: config.maxInflight,
+        maxConnections: config.maxConnections,
       },
       { pool, ingest, commands },
     )

@@ -42,6 +42,8 @@ export interface GatewayOptions {
   heartbeatMs: number
   /** A connection that has not said hello by then is closed. */
   helloTimeoutMs: number
+  /** Open connections at most; more are closed at once with 1013. */
+  maxConnections: number
 }
 
 export const defaultGatewayOptions: Readonly<GatewayOptions> = Object.freeze({
@@ -53,6 +55,7 @@ export const defaultGatewayOptions: Readonly<GatewayOptions> = Object.freeze({
   maxFramesPerSecond: limits.maxFramesPerSecond,
   heartbeatMs: limits.pingIntervalMs,
   helloTimeoutMs: limits.helloTimeoutMs,
+  maxConnections: 1000,
 })
 
 export interface GatewayCounters {
@@ -104,6 +107,11 @@ export async function startGateway(options: GatewayOptions, services: Omit<Deps,
   // The server's own errors (EADDRINUSE) are handled where it listens; ws re-emits them here.
   wss.on('error', () => {})
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    if (connections.size >= options.maxConnections) {
+      // Every connection holds buffers: past the limit a new one is turned away at once.
+      ws.close(CloseCodes.TRY_AGAIN_LATER, `more than ${options.maxConnections} connections`)
+      return
+    }
     const conn = new Connection(ws, req.socket.remoteAddress ?? '?', options, deps, counters)
     connections.add(conn)
     counters.connections = connections.size
@@ -201,6 +209,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
 
   async close(code: number, reason: string): Promise<void> {
     if (this.ws.readyState === this.ws.CLOSED) return
+    if (code === CloseCodes.GOING_AWAY) this.#answer(perr(ProtocolErrors.SHUTTING_DOWN, reason))
     await new Promise<void>((resolve) => {
       this.ws.once('close', () => resolve())
       this.ws.close(code, reason)

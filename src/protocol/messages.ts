@@ -445,4 +445,6 @@ export const CloseCodes = {
   RATE_LIMITED: 4008,
   REPLACED: 4009,
   STORAGE_FAILED: 4010,
+  /** The engine has as many connections as it accepts; reconnect later. */
+  TRY_AGAIN_LATER: 1013,
 } as const

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { EngineError, ErrorCodes, type ErrorData } from '../errors.js'
-import type { Dialect } from '../storage/types.js'
+import { isBlankSql, type Dialect } from '../storage/types.js'
 
 /** `<YYYYMMDDHHMMSS>_<snake_name>[.sqlite|.postgres].sql` */
 const FILE_NAME = /^(\d{14})_([a-z0-9]+(?:_[a-z0-9]+)*)(?:\.(sqlite|postgres))?\.sql$/
@@ -52,24 +52,6 @@ export function checksum(text: string): string {
 
 export function normaliseText(text: string): string {
   return text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n')
-}
-
-/** True when the text holds nothing but white space and comments. */
-export function isBlankSql(text: string): boolean {
-  let i = 0
-  while (i < text.length) {
-    const c = text[i]!
-    if (/\s/.test(c) || c === '\uFEFF') i++
-    else if (text.startsWith('--', i)) {
-      const end = text.indexOf('\n', i)
-      i = end === -1 ? text.length : end + 1
-    } else if (text.startsWith('/*', i)) {
-      const end = text.indexOf('*/', i + 2)
-      if (end === -1) return false
-      i = end + 2
-    } else return false
-  }
-  return true
 }
 
 export function parseDirectives(text: string, display: string): Directives {

@@ -1,7 +1,7 @@
 import postgres from 'postgres'
 import { EngineError, ErrorCodes } from '../errors.js'
 import { describeDatabase } from '../config.js'
-import type { Queryable, Row, StatementCount, Storage, TransactionOptions } from './types.js'
+import { isBlankSql, type Queryable, type Row, type StatementCount, type Storage, type TransactionOptions } from './types.js'
 import { quoteIdent } from './sqlite.js'
 
 export interface PostgresOptions {
@@ -76,22 +76,6 @@ function normaliseRow(row: Row): Row {
   return row
 }
 
-/** True when the script holds nothing but white space and comments. */
-function isBlank(script: string): boolean {
-  for (let i = 0; i < script.length; ) {
-    if (/\s/.test(script[i]!)) i++
-    else if (script.startsWith('--', i)) {
-      const end = script.indexOf('\n', i)
-      i = end === -1 ? script.length : end + 1
-    } else if (script.startsWith('/*', i)) {
-      const end = script.indexOf('*/', i + 2)
-      if (end === -1) return false
-      i = end + 2
-    } else return false
-  }
-  return true
-}
-
 class PostgresStorage implements Storage {
   readonly dialect = 'postgres' as const
   readonly location: string
@@ -125,7 +109,7 @@ class PostgresStorage implements Storage {
     try {
       await this.#sql.unsafe(script, [], { prepare: false }).describe()
       // An empty query parses too; only the text tells it from one statement.
-      return isBlank(script) ? 'none' : 'one'
+      return isBlankSql(script) ? 'none' : 'one'
     } catch (err) {
       const e = err as { code?: string; message?: string }
       if (e.code === SYNTAX_ERROR && /multiple commands/.test(e.message ?? '')) return 'many'

@@ -71,3 +71,21 @@ export function databaseErrorInfo(err: unknown): DatabaseErrorInfo {
   if (typeof position === 'number' && Number.isInteger(position) && position > 0) info.position = position
   return info
 }
+
+/** True when the text holds nothing but white space and comments. */
+export function isBlankSql(text: string): boolean {
+  let i = 0
+  while (i < text.length) {
+    const c = text[i]!
+    if (/\s/.test(c) || c === '\uFEFF') i++
+    else if (text.startsWith('--', i)) {
+      const end = text.indexOf('\n', i)
+      i = end === -1 ? text.length : end + 1
+    } else if (text.startsWith('/*', i)) {
+      const end = text.indexOf('*/', i + 2)
+      if (end === -1) return false
+      i = end + 2
+    } else return false
+  }
+  return true
+}

@@ -20,6 +20,18 @@ import type {
 
 export interface WriterPool {
   readonly writers: number
+  /**
+   * Write batches the pool takes at once: two per writer, so that a writer finds the next batch
+   * waiting when it commits one, instead of idling while the main thread acknowledges the last
+   * and builds the next.
+   */
+  readonly slots: number
+  /**
+   * A buffer of at least `bytes` for a batch's tick columns. The writer sends each batch's buffer
+   * back with its result and the next batch reuses it: no new memory per batch, and none left
+   * for the writer's garbage collector to find (it would hold tens of MB of them meanwhile).
+   */
+  columnBuffer(bytes: number): ArrayBuffer
   authenticate(token: string): Promise<TaskResult<AuthResult | null>>
   register(hello: EaHello): Promise<TaskResult<RegisterResult>>
   write(batch: WriteBatch): Promise<TaskResult<WriteOutcome>>
@@ -27,6 +39,43 @@ export interface WriterPool {
   commandDelivered(commandId: string, streamId: number): Promise<TaskResult<boolean>>
   expireCommands(): Promise<TaskResult<CommandChange[]>>
   close(): Promise<void>
+}
+
+/** Batches queued at each writer, the one it is writing included. */
+const PIPELINE_DEPTH = 2
+
+/** Column buffers kept for reuse: how many, and how many bytes in all (the memory bound counts them). */
+const SPARE_BUFFERS = 4
+const SPARE_BYTES = 16 * 1024 * 1024
+
+/** Reusable column buffers, sized in powers of two from 64 kB so that one fits many batch sizes. */
+class ColumnBuffers {
+  readonly #spare: ArrayBuffer[] = []
+
+  take(bytes: number): ArrayBuffer {
+    let best = -1
+    for (let i = 0; i < this.#spare.length; i++) {
+      const size = this.#spare[i]!.byteLength
+      if (size >= bytes && (best < 0 || size < this.#spare[best]!.byteLength)) best = i
+    }
+    if (best >= 0) return this.#spare.splice(best, 1)[0]!
+    return new ArrayBuffer(Math.max(65536, 2 ** Math.ceil(Math.log2(bytes))))
+  }
+
+  give(buffer: ArrayBuffer): void {
+    if (buffer.byteLength === 0 || buffer.byteLength > SPARE_BYTES) return
+    this.#spare.push(buffer)
+    // over either bound, the smallest go first: a small batch fits in a large buffer, not the other way round
+    this.#spare.sort((a, b) => b.byteLength - a.byteLength)
+    let total = 0
+    for (let i = 0; i < this.#spare.length; i++) {
+      total += this.#spare[i]!.byteLength
+      if (i >= SPARE_BUFFERS || total > SPARE_BYTES) {
+        this.#spare.length = i
+        break
+      }
+    }
+  }
 }
 
 const workerFile = fileURLToPath(new URL('./workers/writer-worker.js', import.meta.url))
@@ -40,18 +89,32 @@ export function createWriterPool(config: WriterConfig, writers: number): WriterP
     // Write batches wait in ingest, where memory is bounded; the queue here holds small control
     // tasks (hello, commands), bounded so that a flood of connections is refused, not buffered.
     maxQueue: 4096,
-    concurrentTasksPerWorker: 1,
+    // The second task waits inside the worker (SQLite transactions queue on the one connection):
+    // it starts the moment the first commits, without a round trip to the main thread.
+    concurrentTasksPerWorker: PIPELINE_DEPTH,
     idleTimeout: Number.MAX_SAFE_INTEGER,
+    // An idle writer keeps its event loop running (to checkpoint when idle), instead of blocking
+    // in Atomics.wait between tasks.
+    atomics: 'async',
     workerData: config,
   })
   const run = <T>(task: WriterTask, transferList?: ArrayBuffer[]) =>
     piscina.run(task, transferList ? { transferList } : {}) as Promise<TaskResult<T>>
+  const buffers = new ColumnBuffers()
+  const write = async (batch: WriteBatch): Promise<TaskResult<WriteOutcome>> => {
+    const buffer = batch.ticks?.time_msc.buffer as ArrayBuffer | undefined
+    const result = await run<WriteOutcome>({ kind: 'write', batch }, buffer ? [buffer] : undefined)
+    if (result.columns) buffers.give(result.columns)
+    delete result.columns
+    return result
+  }
   return {
     writers: threads,
+    slots: threads * PIPELINE_DEPTH,
+    columnBuffer: (bytes) => buffers.take(bytes),
     authenticate: (token) => run({ kind: 'authenticate', token }),
     register: (hello) => run({ kind: 'register', hello, now: Date.now() }),
-    write: (batch) =>
-      run({ kind: 'write', batch }, batch.ticks ? Object.values(batch.ticks).map((a: Float64Array) => a.buffer as ArrayBuffer) : undefined),
+    write,
     createCommand: (command) => run({ kind: 'command_create', command, now: Date.now() }),
     commandDelivered: (commandId, streamId) => run({ kind: 'command_delivered', commandId, streamId, now: Date.now() }),
     expireCommands: () => run({ kind: 'commands_expire', now: Date.now() }),

@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net'
 import postgres from 'postgres'
 import { EngineError, ErrorCodes } from '../errors.js'
 import { describeDatabase } from '../config.js'
@@ -25,6 +26,8 @@ export async function openPostgres(options: PostgresOptions): Promise<Storage> {
     onnotice: () => {},
     // bigint columns (times in ms) fit in a double well past year 200,000
     types: { bigint: postgres.BigInt },
+    // a documented option (a function returning a connected socket) the typings do not list
+    ...({ socket: noDelaySocket } as object),
   })
   try {
     await sql`select 1`
@@ -42,8 +45,63 @@ export async function openPostgres(options: PostgresOptions): Promise<Storage> {
 
 type Sql = postgres.Sql<{ bigint: bigint }>
 
-function queryable(sql: postgres.Sql<any> | postgres.TransactionSql<any>): Queryable {
+/**
+ * postgres.js leaves Nagle's algorithm on: a COPY's last small message then waits for the server's
+ * delayed ACK, about 40 ms per COPY. So the engine opens the socket itself, with no delay (a Unix
+ * socket has no Nagle to turn off), trying each host of the URL in turn.
+ */
+export async function noDelaySocket(options: { host: string[]; port: number[]; path: string | false; connect_timeout?: number }): Promise<Socket> {
+  // postgres.js starts its connect_timeout only once it has the socket: this one keeps it
+  const timeoutMs = (options.connect_timeout ?? 30) * 1000
+  const open = (how: { path: string } | { host: string; port: number }) =>
+    new Promise<Socket>((resolve, reject) => {
+      const socket = connect({ ...how, noDelay: true })
+      const timer = setTimeout(() => {
+        socket.destroy()
+        reject(Object.assign(new Error(`connect timeout after ${timeoutMs / 1000} s`), { code: 'CONNECT_TIMEOUT' }))
+      }, timeoutMs)
+      const failed = (err: Error) => {
+        clearTimeout(timer)
+        reject(err)
+      }
+      socket.once('error', failed)
+      socket.once('connect', () => {
+        clearTimeout(timer)
+        socket.off('error', failed)
+        resolve(socket)
+      })
+    })
+  if (options.path) return open({ path: options.path })
+  let last: unknown
+  for (let i = 0; i < options.host.length; i++) {
+    try {
+      return await open({ host: options.host[i]!, port: options.port[i] ?? options.port[0] ?? 5432 })
+    } catch (err) {
+      last = err
+    }
+  }
+  throw last
+}
+
+/**
+ * postgres.js never ends the stream of a COPY that PostgreSQL refused, nor rejects anything for
+ * it: the statement after the COPY is what fails (the transaction is aborted). So the COPY runs in
+ * a savepoint of its own, with `select 1` after it; the savepoint scope rolls back and throws when
+ * either fails, and the transaction goes on. Once the data is written, end() closes the COPY at
+ * once (postgres.js refuses statements while it is open).
+ */
+async function copyIn(tx: postgres.TransactionSql<any>, statement: string, data: Uint8Array): Promise<void> {
+  await tx.savepoint(async (sp) => {
+    const stream = await sp.unsafe(statement).writable()
+    await new Promise<void>((resolve, reject) => stream.write(data, (err) => (err ? reject(err) : resolve())))
+    stream.end()
+    await sp.unsafe('select 1')
+  })
+}
+
+function queryable(sql: postgres.Sql<any> | postgres.TransactionSql<any>, inTransaction = false): Queryable {
   return {
+    ...(inTransaction && { copyIn: (statement: string, data: Uint8Array) => copyIn(sql as postgres.TransactionSql<any>, statement, data) }),
     async query<T = Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
       const rows = await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])
       return rows.map(normaliseRow) as T[]
@@ -101,7 +159,7 @@ class PostgresStorage implements Storage {
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>, _options?: TransactionOptions): Promise<T> {
-    return (await this.#sql.begin((tx) => fn(queryable(tx)))) as T
+    return (await this.#sql.begin((tx) => fn(queryable(tx, true)))) as T
   }
 
   async countStatements(script: string): Promise<StatementCount> {

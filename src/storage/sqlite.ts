@@ -58,12 +58,20 @@ function enableWal(db: Database.Database, busyTimeoutMs: number): void {
   }
 }
 
+interface Prepared {
+  stmt: Database.Statement
+  /** The `$n` of each `?`, in order. */
+  order: number[]
+  /** The placeholders are `$1, $2, ...` in order. */
+  inOrder: boolean
+}
+
 class SqliteStorage implements Storage {
   readonly dialect = 'sqlite' as const
   readonly location: string
   readonly #db: Database.Database
   /** Prepared statements by their `$n` text: preparing costs more than running a small statement. */
-  readonly #statements = new Map<string, { stmt: Database.Statement; order: number[] }>()
+  readonly #statements = new Map<string, Prepared>()
   /** Transactions are queued: the connection holds one at a time. */
   #tail: Promise<unknown> = Promise.resolve()
   readonly #direct: Queryable
@@ -164,6 +172,11 @@ class SqliteStorage implements Storage {
     }
   }
 
+  async checkpoint(): Promise<void> {
+    await this.#idle()
+    this.#db.pragma('wal_checkpoint(PASSIVE)')
+  }
+
   async close(): Promise<void> {
     await this.#idle()
     if (this.#db.open) this.#db.close()
@@ -179,8 +192,10 @@ class SqliteStorage implements Storage {
   }
 
   #query<T>(text: string, params: readonly unknown[] = []): T[] {
-    const { stmt, order } = this.#prepare(text)
-    const values = order.map((n) => params[n - 1])
+    const { stmt, order, inOrder } = this.#prepare(text)
+    // `$1, $2, ...` in order binds the parameters as they are: no copy of a 900-value tick insert.
+    // Spread, not an array: better-sqlite3 binds arguments faster than array elements.
+    const values = inOrder && params.length === order.length ? params : order.map((n) => params[n - 1])
     if (stmt.reader) return stmt.all(...values) as T[]
     stmt.run(...values)
     return []
@@ -202,7 +217,7 @@ class SqliteStorage implements Storage {
   }
 
   /** Prepares `$1`-style text as SQLite's positional `?`, remembering which value goes where. */
-  #prepare(text: string): { stmt: Database.Statement; order: number[] } {
+  #prepare(text: string): Prepared {
     let prepared = this.#statements.get(text)
     if (prepared === undefined) {
       const order: number[] = []
@@ -210,7 +225,7 @@ class SqliteStorage implements Storage {
         order.push(Number(n))
         return '?'
       })
-      prepared = { stmt: this.#db.prepare(sql), order }
+      prepared = { stmt: this.#db.prepare(sql), order, inOrder: order.every((n, i) => n === i + 1) }
       // Statements built from changing text (ad hoc queries) must not grow the cache without bound.
       if (this.#statements.size >= 500) this.#statements.clear()
       this.#statements.set(text, prepared)

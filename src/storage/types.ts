@@ -17,6 +17,12 @@ export interface Queryable {
   exec(script: string): Promise<void>
   /** Inserts rows (each an array in `columns` order) with multi-row statements; returns the count. */
   insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<number>
+  /**
+   * PostgreSQL, inside a transaction only: runs `statement` (a `COPY ... FROM STDIN`) with `data`
+   * as its input. When PostgreSQL refuses the rows, the transaction is rolled back to just before
+   * the COPY and the error is thrown, so the caller may go on another way.
+   */
+  copyIn?(statement: string, data: Uint8Array): Promise<void>
 }
 
 export interface TransactionOptions {
@@ -47,6 +53,11 @@ export interface Storage extends Queryable {
    * database. Waits up to `timeoutMs`, then fails with LOCK_TIMEOUT.
    */
   withLock<T>(name: string, timeoutMs: number, fn: () => Promise<T>): Promise<T>
+  /**
+   * SQLite: copies what the write-ahead log holds into the database file now (a PASSIVE
+   * checkpoint: it never waits for readers), so that a commit later does not have to.
+   */
+  checkpoint?(): Promise<void>
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }

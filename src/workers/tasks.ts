@@ -22,7 +22,8 @@ export interface TaskError {
   dataError: boolean
 }
 
-export type TaskResult<T> = { ok: true; value: T } | { ok: false; error: TaskError }
+/** `columns`: a write task's tick column buffer, sent back for the next batch to reuse. */
+export type TaskResult<T> = ({ ok: true; value: T } | { ok: false; error: TaskError }) & { columns?: ArrayBuffer }
 
 /** One stream's part of a write batch: its messages are seq fromSeq .. toSeq, contiguous. */
 export interface StreamSlice {

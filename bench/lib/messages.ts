@@ -1,0 +1,97 @@
+/**
+ * Messages between the bench's processes and threads, as plain data: the orchestrator, the engine
+ * host, the naive server, the load generator and its EA threads.
+ */
+import type { IngestCounters } from '../../src/ingest.js'
+import type { WorkloadOptions } from './workload.js'
+
+// --- engine host and naive server <-> orchestrator ---------------------------------------------
+
+export type HostRequest = { type: 'stats' } | { type: 'stop' }
+
+export interface HostStats {
+  /** Wall clock, epoch ms (fractional). */
+  at: number
+  ingest: IngestCounters
+  gateway: { connections: number; frames: number; bytes: number; errors: number } | undefined
+  cpuUserMs: number
+  cpuSystemMs: number
+  rssBytes: number
+  maxRssBytes: number
+  /** The main thread's V8 heap and what lives outside it (buffers), bytes. */
+  heapUsedBytes: number
+  heapTotalBytes: number
+  externalBytes: number
+  /** Of the main thread, since the process started. */
+  eventLoopUtilization: number
+}
+
+export type HostReply =
+  | { type: 'listening'; url: string; pid: number }
+  | { type: 'stats'; stats: HostStats }
+  | { type: 'stopped'; stats: HostStats }
+  | { type: 'failed'; message: string }
+
+// --- load generator <-> orchestrator -----------------------------------------------------------
+
+export type Target = 'engine' | 'naive'
+
+export interface LoadPlan {
+  target: Target
+  url: string
+  /** An `ea` token (engine only). */
+  token: string
+  workload: WorkloadOptions
+  /** Durable messages an EA keeps unacknowledged at most (the engine's max_inflight). */
+  window: number
+  /** Ticks per second all EAs together send, evenly paced; undefined: as fast as acks allow. */
+  ticksPerSec: number | undefined
+  /** Naive only: ticks each EA sends (a prefix of its workload). */
+  naiveTicksPerEa: number
+  /** Worker threads the EAs are spread over. */
+  threads: number
+  /** Engine target: the SDK's connectEA, or frames encoded before go. */
+  client: 'sdk' | 'raw'
+}
+
+export type LoadRequest = { type: 'start'; plan: LoadPlan } | { type: 'go' }
+
+export interface EaResult {
+  index: number
+  messages: number
+  ticks: number
+  /** Frame bytes put on the wire. */
+  bytes: number
+  /** Wall clock, epoch ms. */
+  firstSendAt: number
+  lastAckAt: number
+  /** Per message: send to acknowledgement, ms. */
+  latencies: Float64Array
+  /** Per message: when it went on the wire, epoch ms. */
+  sentAt: Float64Array
+  /** Paced runs: sends that left more than 5 ms after their slot (the engine held the window full). */
+  lateSends: number
+  reconnects: number
+  errors: number
+}
+
+export interface LoadResult {
+  eas: EaResult[]
+  /** The load generator process, all its threads. */
+  cpuUserMs: number
+  cpuSystemMs: number
+}
+
+export type LoadReply = { type: 'ready' } | { type: 'done'; result: LoadResult } | { type: 'failed'; message: string }
+
+// --- load generator <-> client threads ---------------------------------------------------------
+
+export interface ClientThreadData {
+  plan: LoadPlan
+  /** The EAs this thread runs. */
+  eas: number[]
+}
+
+export type ThreadCommand = { type: 'go'; at: number }
+
+export type ThreadReply = { type: 'ready' } | { type: 'done'; results: EaResult[] } | { type: 'failed'; message: string }

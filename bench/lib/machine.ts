@@ -47,7 +47,7 @@ export async function describeMachine(target: DatabaseTarget): Promise<Machine> 
     os: `${platform()} ${release()}`,
     node: process.version,
     database: await serverVersion(target),
-    packages: Object.fromEntries(['better-sqlite3', 'ws', 'msgpackr', 'piscina', 'postgres'].map((p) => [p, version(p)])),
+    packages: Object.fromEntries(['better-sqlite3', 'ws', 'bufferutil', 'msgpackr', 'piscina', 'postgres'].map((p) => [p, version(p)])),
     loadAverageStart: loadavg()[0]!,
     git,
     date: new Date().toISOString(),

@@ -57,7 +57,7 @@ flags:
   --client-threads N     worker threads of the load generator process that run the EAs (default 1)
   --repeat N             repetitions; medians are reported (default 3; --quick 1)
   --naive-ticks N        ticks sent the naive way (default 150,000; --quick 40,000)
-  --half-load-seconds N  length of the paced run at half the maximum (default 6; --quick 3)
+  --half-load-seconds N  length of the paced run at half the maximum (default 6; --quick 3; sweep 4)
   --only LIST            sweep: batch-rows,flush-ms,max-inflight,writers,clients (default all)
   --batch-rows N --flush-ms N --writers N --max-inflight N --max-pending-bytes N --synchronous NORMAL|FULL
                          engine settings (default: the engine's defaults)

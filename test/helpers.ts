@@ -119,6 +119,22 @@ export async function eachBackend(t: Test, name: string, fn: (t: Test, backend: 
   })
 }
 
+/** A SQLite backend in a temp folder, for behaviour that lives above storage (the gateway's limits). */
+export function sqliteBackend(t: Test): Backend {
+  const path = join(tempDir(t), 'engine.db')
+  const opened: Storage[] = []
+  t.teardown(() => Promise.all(opened.map((s) => s.close())))
+  return {
+    dialect: 'sqlite',
+    database: path,
+    open: async () => {
+      const s = openSqlite({ path })
+      opened.push(s)
+      return s
+    },
+  }
+}
+
 /** Writes files into `dir`, creating it; `null` content is skipped (handy for optional rollbacks). */
 export function writeFiles(dir: string, files: Record<string, string | null>): void {
   mkdirSync(dir, { recursive: true })

@@ -33,9 +33,13 @@ export interface EngineOptions {
   host: string
   /** Port the gateway listens on. Default 8787; 0 picks a free one. */
   port: number
-  /** PostgreSQL writer workers (SQLite always has exactly one). Default 2. */
+  /**
+   * PostgreSQL writer workers (SQLite always has exactly one). Default 1: one binary COPY per batch
+   * keeps up, and a second writer only competed with the server for the cores (`npm run bench --
+   * sweep --database postgres://... --only writers`; measure again where the server has its own).
+   */
   writers: number
-  /** Rows gathered before a write starts at once. Default 1000 (measured: `npm run bench -- sweep`). */
+  /** Rows gathered before a write starts at once. Default 2000 (see `npm run bench -- sweep`). */
   batchRows: number
   /** The longest a message waits for its batch to fill, in ms. Default 20. */
   flushMs: number
@@ -64,8 +68,8 @@ export const defaultOptions: Readonly<EngineOptions> = Object.freeze({
   rollbacksDir: join(packageRoot, 'rollbacks'),
   host: '127.0.0.1',
   port: 8787,
-  writers: 2,
-  batchRows: 1000,
+  writers: 1,
+  batchRows: 2000,
   flushMs: 20,
   maxInflight: 64,
   maxFrameBytes: 1024 * 1024,

@@ -59,7 +59,7 @@ export interface IngestReport {
   timeBreakdown: TimeBreakdown | undefined
   /** The same in the paced run at half load whose p99 is the median. */
   halfLoadTimeBreakdown: TimeBreakdown | undefined
-  /** The main thread's CPU per tick split: decode, validate and the copy into ingest's tick store measured on the same frames in the bench's process; the rest is WebSocket I/O, batching, hand-off and acks. */
+  /** The main thread's CPU per tick split: decode, validate and the copy into ingest's tick store measured on the same frames in the bench's process; the rest is WebSocket I/O, batching, hand-off and acks. `encodeUs` is the EA side: the SDK encoding those frames. */
   mainThread: DecodeCost & { totalUs: number; restUs: number }
   ceilingStrategy: string
   ceilingTrial: CeilingChoice['trial']
@@ -148,6 +148,7 @@ export async function runIngest(o: BenchOptions, log: (s: string) => void): Prom
     timeBreakdown: medianRun.time,
     halfLoadTimeBreakdown: halfMedian.time,
     mainThread: {
+      encodeUs: round(decodeCost.encodeUs, 3),
       decodeUs: round(decodeCost.decodeUs, 3),
       validateUs: round(decodeCost.validateUs, 3),
       storeUs: round(decodeCost.storeUs, 3),
@@ -257,8 +258,8 @@ export function formatIngest(r: IngestReport): string {
   lines.push(
     `waiting for a CPU (runnable, another thread had it): writer ${fmt(c.writerWaiting * 100)}% of the time, main thread ${fmt(c.mainWaiting * 100)}%`,
   )
-  lines.push(`load generator: ${fmt(r.loadGenerator.cores, 2)} cores, ${fmt(r.loadGenerator.usPerTick, 2)} us/tick`)
   const m = r.mainThread
+  lines.push(`load generator: ${fmt(r.loadGenerator.cores, 2)} cores, ${fmt(r.loadGenerator.usPerTick, 2)} us/tick, of which encoding ${fmt(m.encodeUs, 3)}`)
   lines.push(
     `main thread per tick: ${fmt(m.totalUs, 3)} us = decode ${fmt(m.decodeUs, 3)} + validate ${fmt(m.validateUs, 3)} + copy to tick store ${fmt(m.storeUs, 3)} ` +
       `+ WebSocket, batching, hand-off and acks ${fmt(m.restUs, 3)} (frames: ${fmt(m.bytesPerTick, 1)} bytes per tick)`,

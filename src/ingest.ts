@@ -23,9 +23,9 @@ export interface IngestOptions {
   batchRows: number
   /** The longest a message waits for more to fill its batch, in ms. */
   flushMs: number
-  /** Bytes of pending frames one stream may hold before its connection stops reading. */
+  /** Bytes of pending messages one stream may hold before its connection stops reading. */
   maxStreamBytes: number
-  /** Bytes of pending frames all streams together may hold before every connection stops reading. */
+  /** Bytes of pending messages all streams together may hold before every connection stops reading. */
   maxTotalBytes: number
 }
 
@@ -144,12 +144,19 @@ export class Ingest {
     this.#balance()
   }
 
-  submitTicks(streamId: number, message: TickBatch, bytes: number): void {
+  /**
+   * Takes a tick batch. It counts against the byte limits at what it holds while it waits, its
+   * ticks as float64 columns (56 bytes each), or its frame's size if that is larger: a frame
+   * carries a tick in about 31 bytes, so counting frames let waiting ticks take nearly twice the
+   * memory the limit names.
+   */
+  submitTicks(streamId: number, message: TickBatch, frameBytes: number): void {
     const state = this.#streams.get(streamId)
     if (!state) throw new Error(`stream ${streamId} is not attached`)
     const count = message.time_msc.length
     state.store ??= this.#stores.pop() ?? new TickStore(count)
     const offset = state.store.append(message)
+    const bytes = Math.max(frameBytes, count * TICK_BYTES)
     this.#push(
       streamId,
       { kind: 'ticks', seq: message.seq, bytes, at: performance.now(), symbol: message.symbol, count, firstIndex: message.first_index ?? 0, gap: message.gap, offset },
@@ -394,6 +401,9 @@ const SPARE_STORE_MAX_TICKS = 16_384
 
 /** The tick columns in their order in a store's buffer and in a batch's. */
 const COLUMNS = ['time_msc', 'bid', 'ask', 'last', 'volume', 'volume_real', 'flags'] as const
+
+/** Bytes a waiting tick takes in its stream's TickStore. */
+const TICK_BYTES = COLUMNS.length * 8
 
 /**
  * One stream's pending ticks as seven float64 columns in one buffer, appended as tick batches

@@ -529,7 +529,7 @@ t.test('gateway: one engine under abuse while a healthy EA streams', async (t) =
 
     await t.test('welcome tells the session role: ea for an EA (even with an admin token), viewer or admin for a dashboard', async (t) => {
       const ea = await openEa(t, url, tokens.admin, 'raw-admin-ea')
-      t.match(ea.welcome, { role: 'ea', resume_seq: 0, stream_id: Number, limits: { max_frame_bytes: MAX_FRAME, max_batch_ticks: 5000, max_inflight: 64 } })
+      t.match(ea.welcome, { role: 'ea', resume_seq: 0, stream_id: Number, limits: { max_frame_bytes: MAX_FRAME, max_batch_ticks: 5000, max_inflight: 16 } })
       const viewer = await openDashboard(t, url, tokens.viewer)
       t.equal(viewer.welcome.role, 'viewer')
       t.notOk('stream_id' in viewer.welcome || 'resume_seq' in viewer.welcome, 'a dashboard welcome has no stream_id or resume_seq')

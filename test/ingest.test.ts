@@ -87,7 +87,8 @@ t.test('backpressure: with the writer slowed, clients slow down and the engine h
     const backend = sqliteBackend(t)
     const tokens = await makeTokens(backend)
     const limit = 2 * 1024 * 1024
-    const engine = await startTestEngine(t, backend, { writeDelayMs: 40, maxPendingBytes: limit, batchRows: 2000 })
+    // a window of 64 lets two clients hold more than the byte limit, so the limit is what stops them
+    const engine = await startTestEngine(t, backend, { writeDelayMs: 40, maxPendingBytes: limit, batchRows: 2000, maxInflight: 64 })
     const eas = await Promise.all([1, 2].map((n) => connect(engine.url!, tokens.ea, 7200 + n, `slow-${n}`)))
     t.teardown(() => Promise.all(eas.map((ea) => ea.close())))
     let peak = 0
@@ -99,7 +100,7 @@ t.test('backpressure: with the writer slowed, clients slow down and the engine h
     t.ok(engine.counters.ingest.pauses > 0, `the engine stopped reading from the clients (${engine.counters.ingest.pauses} times)`)
     t.comment(`120 frames of 2000 ticks took ${elapsed} ms through a writer that sleeps 40 ms per write`)
     // The bound: the limit, plus what a connection had already read when it was paused (ws hands
-    // on the frames in its buffer): about two 62 kB frames per connection.
+    // on the frames in its buffer): about two frames per connection, 2000 ticks or 112 kB each.
     const bound = limit + 2 * 4 * 64 * 1024
     t.ok(peak <= bound, `pending bytes peaked at ${peak}, within ${bound}`)
     t.ok(peak > 0, 'the sampler saw pending data')

@@ -2,7 +2,8 @@
  * The main thread's share per tick, measured on the workload's own frames in this process: plain
  * MessagePack decoding (codec.ts: the scan that refuses what is not plain, then msgpackr),
  * validation (validate.ts), and ingest's copy of the columns into its tick store. The gateway
- * does not time these itself, so this is how the report splits the engine's main-thread CPU.
+ * does not time these itself, so this is how the report splits the engine's main-thread CPU. And
+ * the EA's side: encoding the same messages (codec.ts, what the SDK's send() does).
  */
 import { TickStore } from '../../src/ingest.js'
 import { decode, encode } from '../../src/protocol/codec.js'
@@ -12,6 +13,7 @@ import { planEa, type WorkloadOptions } from './workload.js'
 
 export interface DecodeCost {
   /** CPU microseconds per tick. */
+  encodeUs: number
   decodeUs: number
   validateUs: number
   storeUs: number
@@ -37,6 +39,10 @@ export function measureDecode(w: WorkloadOptions): DecodeCost {
   }
   const decoded = frames.map((f) => decode(f))
   const parsed = decoded.map((d) => parseEaMessage(d) as TickBatch)
+  const messages = plan.messages.filter((m) => m.type === 'tick_batch')
+  const encodeUs = time(() => {
+    for (let i = 0; i < messages.length; i++) encode({ ...messages[i]!, seq: i + 1 })
+  })
   const decodeUs = time(() => {
     for (const f of frames) decode(f)
   })
@@ -47,5 +53,5 @@ export function measureDecode(w: WorkloadOptions): DecodeCost {
     const store = new TickStore(ticks)
     for (const m of parsed) store.append(m)
   })
-  return { decodeUs, validateUs, storeUs, bytesPerTick: bytes / ticks }
+  return { encodeUs, decodeUs, validateUs, storeUs, bytesPerTick: bytes / ticks }
 }

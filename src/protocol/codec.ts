@@ -1,10 +1,11 @@
 /**
- * Frames as plain MessagePack (docs/PROTOCOL.md, "Encoding"). msgpackr does the work; around it we
- * keep the wire readable by any C or MQL5 decoder: no extension types at all (no records, bundled
- * strings or timestamps), string map keys, integers within +-(2^53 - 1), floats as float64.
+ * Frames as plain MessagePack (docs/PROTOCOL.md, "Encoding"), readable by any C or MQL5 decoder: no
+ * extension types at all (no records, bundled strings or timestamps), string map keys, integers
+ * within +-(2^53 - 1), floats as float64. Encoding is written here, in one pass; decoding is
+ * msgpackr's, behind a scan that refuses anything else first.
  */
 import { isUtf8 } from 'node:buffer'
-import { FLOAT32_OPTIONS, Packr, Unpackr } from 'msgpackr'
+import { Unpackr } from 'msgpackr'
 import type { ErrorFrame, ProtocolErrorCode } from './messages.js'
 
 /** How deep arrays and maps may nest in one frame (the top-level map is depth 1). */
@@ -41,21 +42,6 @@ export class ProtocolError extends Error {
   }
 }
 
-const packr = new Packr({
-  useRecords: false,
-  moreTypes: false,
-  structuredClone: false,
-  bundleStrings: false,
-  sequential: false,
-  variableMapSize: true, // fixmap for small maps: the smallest form, as the spec prefers
-  useFloat32: FLOAT32_OPTIONS.NEVER,
-  useTimestamp32: false,
-  largeBigIntToFloat: false,
-  largeBigIntToString: false,
-  useBigIntExtension: false,
-  encodeUndefinedAsNil: true,
-})
-
 const unpackr = new Unpackr({
   useRecords: false,
   moreTypes: false,
@@ -69,19 +55,26 @@ const unpackr = new Unpackr({
 /**
  * Encodes one message as plain MessagePack: maps in key insertion order, keys whose value is
  * `undefined` left out, integers in the smallest int format (int64 beyond 32 bits), other numbers
- * as float64. Throws a TypeError naming the path (`$.positions[1].at`) for values MessagePack
- * cannot carry plainly: Date, Map, Set, class instances, typed arrays other than bytes, functions,
- * symbols, lone surrogates, bigints beyond 2^53 - 1, `undefined` in an array.
+ * as float64, strings and byte arrays in their smallest header. Throws a TypeError naming the path
+ * (`$.positions[1].at`) for values MessagePack cannot carry plainly: Date, Map, Set, class
+ * instances, typed arrays other than bytes, functions, symbols, lone surrogates, bigints beyond
+ * 2^53 - 1, `undefined` in an array, nesting deeper than MAX_NESTING (a cycle included).
+ *
+ * The frame is a view into a shared chunk that later frames never overwrite, so it stays valid for
+ * as long as it is held.
  */
 export function encode(message: object): Buffer {
-  let plain: unknown
+  start = pos
   try {
-    plain = prepare(message)
+    write(message, 0)
   } catch (err) {
+    pos = start
     if (err instanceof NotPlain) throw new TypeError(`encode: $${err.path.reverse().join('')} ${err.message}`)
     throw err
   }
-  return packr.pack(plain)
+  const frame = chunk.subarray(start, pos)
+  if (chunk.length - pos < MIN_ROOM) newChunk(0)
+  return frame
 }
 
 /**
@@ -102,13 +95,23 @@ export function decode(bytes: Uint8Array): unknown {
 }
 
 // ---------------------------------------------------------------------------------------------
-// encode: make a value plain before msgpackr sees it
+// encode: one pass over the value, straight into bytes (msgpackr would write an integer beyond 32
+// bits as float64 unless it were first made a BigInt, and that allocation per time_msc dominated
+// an EA's encoding cost)
 
-const INT32_MIN = -0x80000000
-const UINT32_MAX = 0xffffffff
+const CHUNK = 256 * 1024
+/** A frame never starts in less room than this; what is left of the chunk is dropped. */
+const MIN_ROOM = 1024
+const TWO_32 = 0x100000000
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 
-/** What prepare() throws; the path is collected on the way out, so the way in allocates nothing. */
+let chunk = Buffer.allocUnsafeSlow(CHUNK)
+let view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+/** Where the frame being written starts, and where its next byte goes. */
+let start = 0
+let pos = 0
+
+/** What write() throws; the path is collected on the way out, so the way in allocates nothing. */
 class NotPlain extends Error {
   readonly path: string[] = []
 }
@@ -117,92 +120,224 @@ interface WellFormed {
   isWellFormed(): boolean
 }
 
-/**
- * Returns `value` itself when it is already plain, or a copy where integers beyond 32 bits became
- * BigInts (msgpackr writes those as int64; as numbers it would write float64) and undefined map
- * values were dropped. Copies only what changes.
- */
-function prepare(value: unknown): unknown {
+/** Moves the frame being written to a new chunk with room for `more` bytes after it. */
+function newChunk(more: number): void {
+  const written = pos - start
+  const next = Buffer.allocUnsafeSlow(Math.max(CHUNK, 2 * (written + more)))
+  chunk.copy(next, 0, start, pos)
+  chunk = next
+  view = new DataView(next.buffer, next.byteOffset, next.byteLength)
+  start = 0
+  pos = written
+}
+
+function room(n: number): void {
+  if (pos + n > chunk.length) newChunk(n)
+}
+
+/** `depth` counts the arrays and maps around `value`. */
+function write(value: unknown, depth: number): void {
   switch (typeof value) {
     case 'number':
-      if ((value > UINT32_MAX || value < INT32_MIN) && Number.isSafeInteger(value)) return BigInt(value)
-      return value
+      writeNumber(value)
+      return
     case 'string':
-      if (!(value as unknown as WellFormed).isWellFormed()) {
-        throw new NotPlain('is not well-formed UTF-16 (a lone surrogate)')
-      }
-      return value
+      writeString(value)
+      return
     case 'boolean':
-      return value
+      room(1)
+      chunk[pos++] = value ? 0xc3 : 0xc2
+      return
     case 'bigint':
       if (value > MAX_SAFE || value < -MAX_SAFE) throw new NotPlain(`is ${value}, beyond 2^53 - 1`)
-      return prepare(Number(value))
+      writeNumber(Number(value))
+      return
     case 'object':
-      if (value === null) return null
-      if (Array.isArray(value)) return prepareArray(value)
-      if (value instanceof Uint8Array && (value.constructor === Uint8Array || Buffer.isBuffer(value))) return value
-      return prepareMap(value)
+      if (value === null) {
+        room(1)
+        chunk[pos++] = 0xc0
+        return
+      }
+      if (depth === MAX_NESTING) throw new NotPlain(`nests deeper than ${MAX_NESTING} levels (a cycle?)`)
+      if (Array.isArray(value)) writeArray(value, depth + 1)
+      else if (value instanceof Uint8Array && (value.constructor === Uint8Array || Buffer.isBuffer(value))) writeBin(value)
+      else writeMap(value, depth + 1)
+      return
     default:
       throw new NotPlain(`is ${typeof value}, which plain MessagePack cannot carry`)
   }
 }
 
-function prepareArray(array: unknown[]): unknown[] {
-  let out: unknown[] | undefined
-  for (let i = 0; i < array.length; i++) {
+function writeNumber(v: number): void {
+  room(9)
+  if (v >>> 0 === v) {
+    // 0 .. 2^32 - 1 (and -0, written as 0)
+    if (v < 0x80) {
+      chunk[pos++] = v
+    } else if (v < 0x100) {
+      chunk[pos++] = 0xcc
+      chunk[pos++] = v
+    } else if (v < 0x10000) {
+      chunk[pos++] = 0xcd
+      chunk[pos++] = v >>> 8
+      chunk[pos++] = v & 0xff
+    } else {
+      chunk[pos++] = 0xce
+      view.setUint32(pos, v)
+      pos += 4
+    }
+  } else if (v >> 0 === v) {
+    // -2^31 .. -1
+    if (v >= -0x20) {
+      chunk[pos++] = v & 0xff
+    } else if (v >= -0x80) {
+      chunk[pos++] = 0xd0
+      chunk[pos++] = v & 0xff
+    } else if (v >= -0x8000) {
+      chunk[pos++] = 0xd1
+      view.setInt16(pos, v)
+      pos += 2
+    } else {
+      chunk[pos++] = 0xd2
+      view.setInt32(pos, v)
+      pos += 4
+    }
+  } else if (Number.isSafeInteger(v)) {
+    // int64, as two words: the high one floored, so the low one is never negative
+    const hi = Math.floor(v / TWO_32)
+    chunk[pos++] = 0xd3
+    view.setInt32(pos, hi)
+    view.setUint32(pos + 4, v - hi * TWO_32)
+    pos += 8
+  } else {
+    // fractions, integers beyond 2^53 - 1 (already inexact), NaN and the infinities
+    chunk[pos++] = 0xcb
+    view.setFloat64(pos, v)
+    pos += 8
+  }
+}
+
+function writeString(s: string): void {
+  if (!(s as unknown as WellFormed).isWellFormed()) throw new NotPlain('is not well-formed UTF-16 (a lone surrogate)')
+  const units = s.length
+  // room for the header the longest encoding would need; moved back if the bytes came out shorter
+  const most = units * 3
+  const header = most < 32 ? 1 : most < 0x100 ? 2 : most < 0x10000 ? 3 : 5
+  room(header + most)
+  const at = pos + header
+  let n: number
+  if (units < 64) {
+    n = 0
+    for (let i = 0; i < units; i++) {
+      let c = s.charCodeAt(i)
+      if (c < 0x80) {
+        chunk[at + n++] = c
+      } else if (c < 0x800) {
+        chunk[at + n++] = 0xc0 | (c >> 6)
+        chunk[at + n++] = 0x80 | (c & 0x3f)
+      } else if (c >= 0xd800 && c <= 0xdbff) {
+        // a surrogate pair (well-formed, checked above)
+        c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00)
+        chunk[at + n++] = 0xf0 | (c >> 18)
+        chunk[at + n++] = 0x80 | ((c >> 12) & 0x3f)
+        chunk[at + n++] = 0x80 | ((c >> 6) & 0x3f)
+        chunk[at + n++] = 0x80 | (c & 0x3f)
+      } else {
+        chunk[at + n++] = 0xe0 | (c >> 12)
+        chunk[at + n++] = 0x80 | ((c >> 6) & 0x3f)
+        chunk[at + n++] = 0x80 | (c & 0x3f)
+      }
+    }
+  } else {
+    n = chunk.write(s, at, 'utf8')
+  }
+  const fits = n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
+  if (fits < header) chunk.copyWithin(pos + fits, at, at + n)
+  if (fits === 1) {
+    chunk[pos] = 0xa0 | n
+  } else if (fits === 2) {
+    chunk[pos] = 0xd9
+    chunk[pos + 1] = n
+  } else if (fits === 3) {
+    chunk[pos] = 0xda
+    view.setUint16(pos + 1, n)
+  } else {
+    chunk[pos] = 0xdb
+    view.setUint32(pos + 1, n)
+  }
+  pos += fits + n
+}
+
+function writeBin(bytes: Uint8Array): void {
+  const n = bytes.length
+  room(5 + n)
+  if (n < 0x100) {
+    chunk[pos++] = 0xc4
+    chunk[pos++] = n
+  } else if (n < 0x10000) {
+    chunk[pos++] = 0xc5
+    view.setUint16(pos, n)
+    pos += 2
+  } else {
+    chunk[pos++] = 0xc6
+    view.setUint32(pos, n)
+    pos += 4
+  }
+  chunk.set(bytes, pos)
+  pos += n
+}
+
+function writeHeader(n: number, fix: number, b16: number): void {
+  room(5)
+  if (n < 16) {
+    chunk[pos++] = fix | n
+  } else if (n < 0x10000) {
+    chunk[pos++] = b16
+    view.setUint16(pos, n)
+    pos += 2
+  } else {
+    chunk[pos++] = b16 + 1
+    view.setUint32(pos, n)
+    pos += 4
+  }
+}
+
+function writeArray(array: unknown[], depth: number): void {
+  const n = array.length
+  writeHeader(n, 0x90, 0xdc)
+  for (let i = 0; i < n; i++) {
     const item = array[i]
-    let prepared: unknown
     try {
       if (item === undefined) throw new NotPlain('is undefined')
-      prepared = prepare(item)
+      write(item, depth)
     } catch (err) {
       if (err instanceof NotPlain) err.path.push(`[${i}]`)
       throw err
     }
-    if (prepared !== item && out === undefined) out = array.slice(0, i)
-    if (out !== undefined) out.push(prepared)
   }
-  return out ?? array
 }
 
-function prepareMap(map: object): object {
+function writeMap(map: object, depth: number): void {
   const proto: unknown = Object.getPrototypeOf(map)
   if (proto !== Object.prototype && proto !== null) {
     throw new NotPlain(`is a ${map.constructor?.name ?? 'class instance'}, not a plain object`)
   }
   const source = map as Record<string, unknown>
   const keys = Object.keys(source)
-  // a null-prototype object is copied so msgpackr sees an ordinary one
-  let out: Record<string, unknown> | undefined = proto === null ? {} : undefined
+  let n = 0
+  for (let i = 0; i < keys.length; i++) if (source[keys[i]!] !== undefined) n++
+  writeHeader(n, 0x80, 0xde)
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!
     const item = source[key]
-    let prepared: unknown
+    if (item === undefined) continue
     try {
-      prepared = item === undefined ? undefined : prepare(item)
+      writeString(key)
+      write(item, depth)
     } catch (err) {
       if (err instanceof NotPlain) err.path.push(`.${key}`)
       throw err
     }
-    if (prepared !== item || item === undefined) out ??= copyKeys(source, keys, i)
-    if (out !== undefined && prepared !== undefined) setKey(out, key, prepared)
-  }
-  return out ?? map
-}
-
-/** A new object with the first `n` keys of `source`, unchanged. */
-function copyKeys(source: Record<string, unknown>, keys: string[], n: number): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (let j = 0; j < n; j++) setKey(out, keys[j]!, source[keys[j]!])
-  return out
-}
-
-function setKey(out: Record<string, unknown>, key: string, value: unknown): void {
-  // assigning would set the prototype instead of a key
-  if (key === '__proto__') {
-    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
-  } else {
-    out[key] = value
   }
 }
 

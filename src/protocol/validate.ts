@@ -93,7 +93,7 @@ export interface ProtocolLimits {
 export const limits: ProtocolLimits = Object.freeze({
   maxFrameBytes: 1024 * 1024,
   maxBatchTicks: 5000,
-  maxInflight: 64,
+  maxInflight: 16,
   maxBatchBars: 5000,
   maxPositions: 10_000,
   maxHellos: 2,

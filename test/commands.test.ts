@@ -362,8 +362,11 @@ t.test('commands', async (t) => {
 
     const ea = await startEa(t, url, tokens.ea, 'ea-resend', { login: 5010 })
     await waitFor('the command to succeed', async () => (await commandRow(db, 'resend-1'))?.status === 'succeeded')
+    // The row commits before the update reaches the dashboard: wait for the last one to arrive.
+    const heard = () => [...original.updates, ...resent.updates]
+    await waitFor('the dashboard to hear it succeeded', async () => heard().some((u) => u.status === 'succeeded'))
     // Updates may follow either request; together they tell each step once.
-    const steps = [...original.updates, ...resent.updates].map((u) => u.status).sort()
+    const steps = heard().map((u) => u.status).sort()
     t.same(steps, ['accepted', 'delivered', 'pending', 'pending', 'succeeded'])
 
     const late = send()

@@ -361,7 +361,7 @@ t.test('encode writes strings, bytes, arrays and maps with their smallest header
   t.equal(header(encode(keys(65536)), 0, 5), 'df00010000', '65536 keys: map 32')
   t.equal(encode({ a: 1, b: undefined, c: 2 }).toString('hex'), '82a16101a16302', 'undefined values are not counted')
   for (const v of ['', 'x', 'é'.repeat(63), 'é'.repeat(64), '日経225 mixed €𝄞 text', '𝄞'.repeat(31) + 'x', 'x'.repeat(70_000)]) {
-    t.equal(decode(encode({ s: v })) && (decode(encode({ s: v })) as { s: string }).s, v, `${v.length} UTF-16 units round trip`)
+    t.equal((decode(encode({ s: v })) as { s: string }).s, v, `${v.length} UTF-16 units round trip`)
   }
 })
 

@@ -63,6 +63,7 @@ const flagToOption: Record<string, OptionName> = {
   'max-pending-bytes': 'maxPendingBytes',
   'write-delay-ms': 'writeDelayMs',
   'max-connections': 'maxConnections',
+  'max-outbound-bytes': 'maxOutboundBytes',
 }
 
 export const usage = `mt5-engine: a data engine for MetaTrader 5
@@ -163,8 +164,13 @@ async function start(args: string[], io: Io): Promise<number> {
     'max-pending-bytes': { type: 'string' },
     'write-delay-ms': { type: 'string' },
     'max-connections': { type: 'string' },
+    'max-outbound-bytes': { type: 'string' },
   })
   const config = configFrom(values, io, values['no-migrate'] ? { migrate: false } : {})
+  // A file-size limit (ulimit -f, a service manager's LimitFSIZE) sends SIGXFSZ on the write that
+  // crosses it, which would kill the engine mid-transaction; handled, the write fails with EFBIG
+  // and SQLite reports it like a full disk: the EAs are told STORAGE_FAILED and the engine goes on.
+  process.on('SIGXFSZ', () => {})
   const engine = await startEngine(config, { serve: !values['migrate-only'] })
   const applied = engine.applied.filter((r) => r.status === 'applied')
   io.out(`mt5-engine: database ${describe(config)}\n`)

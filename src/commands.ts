@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Command, CommandSend, CommandStatusUpdate } from './protocol/messages.js'
+import { PENDING_LOAD } from './store/commands.js'
 import type { WriterPool } from './writer-pool.js'
 import type { CommandChange, CreatedCommand, NewCommand, PendingCommand } from './workers/tasks.js'
 
@@ -13,7 +14,8 @@ export interface EaEndpoint {
   streamId: number
   accountId: number
   magic: number
-  sendCommand(command: Command): void
+  /** Resolves true once the frame has left the engine for the socket; false if the session ended first. */
+  sendCommand(command: Command): Promise<boolean>
 }
 
 export interface DashboardEndpoint {
@@ -22,9 +24,26 @@ export interface DashboardEndpoint {
 
 export const DEFAULT_COMMAND_EXPIRY_MS = 60_000
 
+/** Commands held in memory for one EA waiting to be sent; past it they wait in the database. */
+const QUEUE_MAX = PENDING_LOAD
+
+/**
+ * One EA session's deliveries, sent one at a time in order: each waits until the EA has read
+ * enough of what went before (gateway: maxOutboundBytes), so a backlog never sits in memory whole.
+ * `more`: commands for it wait in the database (a backlog past one load, or a full queue).
+ */
+interface Deliveries {
+  items: PendingCommand[]
+  running: boolean
+  more: boolean
+  /** Ids sent in this session: a reload from the database also finds them, delivered but unacknowledged. */
+  sent: Set<string>
+}
+
 export class CommandRouter {
   readonly #pool: WriterPool
   readonly #eas = new Map<number, EaEndpoint>()
+  readonly #deliveries = new Map<EaEndpoint, Deliveries>()
   /** Who sent each command; one-stream targets until their final status, others until expiry. */
   readonly #senders = new Map<string, { endpoint: DashboardEndpoint; requestId?: string; oneStream: boolean; expiresAt: number }>()
   #sweeper: NodeJS.Timeout | undefined
@@ -43,11 +62,14 @@ export class CommandRouter {
   /** A stream said hello: remember it and deliver what waited for it. */
   attachEa(ea: EaEndpoint, pending: PendingCommand[]): void {
     this.#eas.set(ea.streamId, ea)
-    for (const p of pending) void this.#deliver(ea, p)
+    const d: Deliveries = { items: [...pending], running: false, more: pending.length >= PENDING_LOAD, sent: new Set() }
+    this.#deliveries.set(ea, d)
+    void this.#run(ea, d)
   }
 
   detachEa(ea: EaEndpoint): void {
     if (this.#eas.get(ea.streamId) === ea) this.#eas.delete(ea.streamId)
+    this.#deliveries.delete(ea)
   }
 
   detachDashboard(endpoint: DashboardEndpoint): void {
@@ -79,7 +101,7 @@ export class CommandRouter {
       expiresAt: created.expiresAt,
     })
     sender.sendStatus(this.#update(created.commandId, created.status, created.command, Date.now()))
-    if (!created.existed) for (const ea of this.#targets(created)) void this.#deliver(ea, created)
+    if (!created.existed) for (const ea of this.#targets(created)) this.#offer(ea, created)
     return created
   }
 
@@ -109,10 +131,47 @@ export class CommandRouter {
     return [...this.#eas.values()].filter((e) => e.accountId === c.accountId && (c.magic === null || e.magic === c.magic))
   }
 
-  async #deliver(ea: EaEndpoint, p: PendingCommand): Promise<void> {
+  #offer(ea: EaEndpoint, p: PendingCommand): void {
+    const d = this.#deliveries.get(ea)
+    if (!d) return
+    if (d.items.length >= QUEUE_MAX) d.more = true
+    else d.items.push(p)
+    void this.#run(ea, d)
+  }
+
+  /** Sends the session's deliveries in order until none is left, loading more from the database. */
+  async #run(ea: EaEndpoint, d: Deliveries): Promise<void> {
+    if (d.running) return
+    d.running = true
+    try {
+      while (this.#deliveries.get(ea) === d) {
+        const p = d.items.shift()
+        if (p !== undefined) {
+          if (d.sent.has(p.commandId)) continue
+          if (!(await this.#deliver(ea, p))) return
+          d.sent.add(p.commandId)
+          continue
+        }
+        if (!d.more) return
+        d.more = false
+        const loaded = await this.#pool.pendingCommands(ea).catch(() => undefined)
+        if (!loaded?.ok) return
+        if (loaded.value.length >= PENDING_LOAD) d.more = true
+        const queued = new Set(d.items.map((i) => i.commandId))
+        d.items.push(...loaded.value.filter((i) => !queued.has(i.commandId) && !d.sent.has(i.commandId)))
+        // all of a full load sent before: nothing new can come from loading again
+        if (d.items.length === 0) return
+      }
+    } finally {
+      d.running = false
+    }
+  }
+
+  /** False when the session ended before the command could be sent. */
+  async #deliver(ea: EaEndpoint, p: PendingCommand): Promise<boolean> {
     // Expired commands are never delivered, whatever the sweep has or has not marked yet.
-    if (p.expiresAt <= Date.now()) return
-    ea.sendCommand({
+    if (p.expiresAt <= Date.now()) return true
+    const sent = await ea.sendCommand({
       type: 'command',
       command_id: p.commandId,
       command: p.command,
@@ -120,10 +179,14 @@ export class CommandRouter {
       created_at: p.createdAt,
       expires_at: p.expiresAt,
     })
+    // Not sent (the session ended, or its peer stopped reading): it stays pending and goes out at
+    // the EA's next hello.
+    if (!sent) return false
     const marked = await this.#pool.commandDelivered(p.commandId, ea.streamId).catch(() => undefined)
     if (marked?.ok && marked.value) {
       this.changed([{ commandId: p.commandId, streamId: ea.streamId, status: 'delivered', command: p.command, at: Date.now() }])
     }
+    return true
   }
 
   #update(commandId: string, status: CommandStatusUpdate['status'], command: CommandStatusUpdate['command'], at: number): CommandStatusUpdate {

@@ -60,6 +60,11 @@ export interface EngineOptions {
   writeDelayMs: number
   /** Open WebSocket connections at most; more are turned away with close code 1013. Default 1000. */
   maxConnections: number
+  /**
+   * Bytes the engine holds unsent for one connection whose peer does not read. Over it for 5 s, or
+   * over twice it at once, the connection is closed (4011). Default 8388608.
+   */
+  maxOutboundBytes: number
 }
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -83,6 +88,7 @@ export const defaultOptions: Readonly<EngineOptions> = Object.freeze({
   maxPendingBytes: 64 * 1024 * 1024,
   writeDelayMs: 0,
   maxConnections: 1000,
+  maxOutboundBytes: 8 * 1024 * 1024,
 })
 
 export type OptionName = keyof EngineOptions
@@ -107,6 +113,7 @@ export const envNames: Readonly<Record<OptionName, string>> = Object.freeze({
   maxPendingBytes: 'MT5E_MAX_PENDING_BYTES',
   writeDelayMs: 'MT5E_WRITE_DELAY_MS',
   maxConnections: 'MT5E_MAX_CONNECTIONS',
+  maxOutboundBytes: 'MT5E_MAX_OUTBOUND_BYTES',
 })
 
 /** Command-line flag for each option. */
@@ -129,6 +136,7 @@ export const flagNames: Readonly<Record<OptionName, string>> = Object.freeze({
   maxPendingBytes: '--max-pending-bytes',
   writeDelayMs: '--write-delay-ms',
   maxConnections: '--max-connections',
+  maxOutboundBytes: '--max-outbound-bytes',
 })
 
 export interface ResolvedConfig extends EngineOptions {
@@ -243,6 +251,7 @@ function coerce(name: OptionName, value: unknown, where: string): unknown {
     case 'batchRows':
     case 'maxInflight':
     case 'maxConnections':
+    case 'maxOutboundBytes':
     case 'maxFrameBytes': {
       const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) fail('a whole number >= 1')

@@ -73,6 +73,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
         maxFrameBytes: config.maxFrameBytes,
         maxInflight: config.maxInflight,
         maxConnections: config.maxConnections,
+        maxOutboundBytes: config.maxOutboundBytes,
       },
       { pool, ingest, commands },
     )
@@ -132,7 +133,23 @@ export async function prepareDatabase(config: ResolvedConfig): Promise<{ storage
     }
     return { storage, applied, status }
   } catch (err) {
-    await storage.close()
-    throw err
+    await storage.close().catch(() => undefined)
+    throw unwritable(err, storage) ?? err
   }
+}
+
+/**
+ * A migration that failed because SQLite could not write (a full disk, a quota, a file-size limit)
+ * is not the migration's fault: say which file could not grow, and why.
+ */
+function unwritable(err: unknown, storage: Storage): EngineError | undefined {
+  const dbCode = err instanceof EngineError ? err.detail?.dbCode : undefined
+  if (storage.dialect !== 'sqlite' || typeof dbCode !== 'string' || !/^SQLITE_(FULL|IOERR)/.test(dbCode)) return undefined
+  const cause = String(err instanceof EngineError ? err.detail?.dbMessage ?? err.message : err)
+  return new EngineError(
+    ErrorCodes.DATABASE_UNWRITABLE,
+    `cannot write ${storage.location} (${dbCode}: ${cause}): the disk is full, or a quota or file-size limit was reached; free space and start again`,
+    { location: storage.location, dbCode },
+    { cause: err },
+  )
 }

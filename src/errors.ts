@@ -41,12 +41,19 @@ export const ErrorCodes = {
   LOCK_TIMEOUT: 'LOCK_TIMEOUT',
   /** The database could not be opened or reached. */
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
+  /** SQLite could not write its file (SQLITE_FULL, SQLITE_IOERR): a full disk, a quota or a file-size limit. */
+  DATABASE_UNWRITABLE: 'DATABASE_UNWRITABLE',
   /** `token create` with the name of a live token. */
   TOKEN_EXISTS: 'TOKEN_EXISTS',
   /** `token revoke` found no live token by that name or id. */
   TOKEN_NOT_FOUND: 'TOKEN_NOT_FOUND',
   /** The EA instance id is already registered to another account. */
   INSTANCE_CONFLICT: 'INSTANCE_CONFLICT',
+  /**
+   * The writer refused a stream's batch that did not start right after the stream's stored
+   * high-water mark: storing it would have hidden the missing messages. Nothing was written.
+   */
+  STREAM_GAP: 'STREAM_GAP',
   /** A command names a target the engine does not know (no such account or EA instance). */
   COMMAND_TARGET_UNKNOWN: 'COMMAND_TARGET_UNKNOWN',
   /** The engine could not be reached, or closed the connection. */

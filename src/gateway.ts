@@ -5,7 +5,7 @@
  * runs in the writer workers.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { WebSocketServer, type RawData, type WebSocket } from 'ws'
 import type { CommandRouter, DashboardEndpoint, EaEndpoint } from './commands.js'
 import type { Ingest, StreamSink } from './ingest.js'
@@ -44,6 +44,14 @@ export interface GatewayOptions {
   helloTimeoutMs: number
   /** Open connections at most; more are closed at once with 1013. */
   maxConnections: number
+  /**
+   * Bytes the engine may hold unsent for one connection (its peer is not reading). Over this for
+   * `outboundGraceMs`, or over twice this at any moment, the connection is closed with 4011.
+   */
+  maxOutboundBytes: number
+  outboundGraceMs: number
+  /** How long a closing connection waits for the peer's close frame before the socket is destroyed. */
+  closeGraceMs: number
 }
 
 export const defaultGatewayOptions: Readonly<GatewayOptions> = Object.freeze({
@@ -56,6 +64,9 @@ export const defaultGatewayOptions: Readonly<GatewayOptions> = Object.freeze({
   heartbeatMs: limits.pingIntervalMs,
   helloTimeoutMs: limits.helloTimeoutMs,
   maxConnections: 1000,
+  maxOutboundBytes: limits.maxOutboundBytes,
+  outboundGraceMs: limits.outboundGraceMs,
+  closeGraceMs: 250,
 })
 
 export interface GatewayCounters {
@@ -63,6 +74,8 @@ export interface GatewayCounters {
   frames: number
   bytes: number
   errors: number
+  /** Connections closed because they did not read what the engine sent them (4011). */
+  slowConsumers: number
 }
 
 export interface Gateway {
@@ -81,12 +94,14 @@ interface Deps {
   commands: CommandRouter
   /** The open connection of each stream: a new one replaces it. */
   streams: Map<number, Connection>
+  /** Set once the engine stops accepting: hellos still being checked are answered SHUTTING_DOWN. */
+  stopping: boolean
 }
 
 
-export async function startGateway(options: GatewayOptions, services: Omit<Deps, 'streams'>): Promise<Gateway> {
-  const deps: Deps = { ...services, streams: new Map() }
-  const counters: GatewayCounters = { connections: 0, frames: 0, bytes: 0, errors: 0 }
+export async function startGateway(options: GatewayOptions, services: Omit<Deps, 'streams' | 'stopping'>): Promise<Gateway> {
+  const deps: Deps = { ...services, streams: new Map(), stopping: false }
+  const counters: GatewayCounters = { connections: 0, frames: 0, bytes: 0, errors: 0, slowConsumers: 0 }
   const connections = new Set<Connection>()
   const server: Server = createServer((req, res) => {
     if (req.url === '/health') {
@@ -112,7 +127,7 @@ export async function startGateway(options: GatewayOptions, services: Omit<Deps,
       ws.close(CloseCodes.TRY_AGAIN_LATER, `more than ${options.maxConnections} connections`)
       return
     }
-    const conn = new Connection(ws, req.socket.remoteAddress ?? '?', options, deps, counters)
+    const conn = new Connection(ws, req.socket, options, deps, counters)
     connections.add(conn)
     counters.connections = connections.size
     ws.once('close', () => {
@@ -139,6 +154,7 @@ export async function startGateway(options: GatewayOptions, services: Omit<Deps,
     port,
     counters,
     async stopAccepting() {
+      deps.stopping = true
       server.close()
       for (const c of connections) c.stopReading()
     },
@@ -161,6 +177,10 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   #helloTimer: NodeJS.Timeout | undefined
   #stopped = false
   #pausedByIngest = false
+  #detached = false
+  /** When the outbound buffer went over maxOutboundBytes (performance.now()), while it stays over. */
+  #slowSince: number | undefined
+  #slowTimer: NodeJS.Timeout | undefined
   // EA state
   streamId = 0
   accountId = 0
@@ -176,7 +196,8 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
 
   constructor(
     readonly ws: WebSocket,
-    readonly remote: string,
+    /** The TCP socket under `ws`: its 'drain' says when the peer has read what was queued. */
+    readonly socket: Socket,
     readonly options: GatewayOptions,
     readonly deps: Deps,
     readonly counters: GatewayCounters,
@@ -193,6 +214,12 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   }
 
   heartbeat(): void {
+    // A socket the engine stopped reading (backpressure, shutdown) cannot deliver the peer's pong:
+    // that silence is ours, not the peer's.
+    if (this.ws.isPaused) {
+      this.#alive = true
+      return
+    }
     if (!this.#alive) {
       this.ws.terminate()
       return
@@ -205,19 +232,18 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   stopReading(): void {
     this.#stopped = true
     this.ws.pause()
+    // A hello not yet answered cannot be served any more: say so now rather than after the drain.
+    if (this.#phase === 'hello' || this.#phase === 'authenticating') {
+      this.#fatal(perr(ProtocolErrors.SHUTTING_DOWN, 'engine shutting down'), CloseCodes.GOING_AWAY)
+    }
   }
 
   async close(code: number, reason: string): Promise<void> {
     if (this.ws.readyState === this.ws.CLOSED) return
-    if (code === CloseCodes.GOING_AWAY) this.#answer(perr(ProtocolErrors.SHUTTING_DOWN, reason))
-    await new Promise<void>((resolve) => {
-      this.ws.once('close', () => resolve())
-      this.ws.close(code, reason)
-      setTimeout(() => {
-        this.ws.terminate()
-        resolve()
-      }, 2000).unref()
-    })
+    const closed = new Promise<void>((resolve) => this.ws.once('close', () => resolve()))
+    if (code === CloseCodes.GOING_AWAY) this.#fatal(perr(ProtocolErrors.SHUTTING_DOWN, reason), code)
+    else this.#closeWith(code, reason)
+    await closed
   }
 
   // --- frames ------------------------------------------------------------------------------
@@ -293,12 +319,20 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     this.#closeWith(closeCode, err.message.slice(0, 120))
   }
 
+  /**
+   * Ends the session at once: the stream, its pending messages and its commands are detached now,
+   * not when the peer's close frame arrives, so nothing is delivered to a connection that is going.
+   */
   #closeWith(code: number, reason: string): void {
     this.#phase = 'closed'
+    this.#detach()
+    if (this.ws.readyState === this.ws.CLOSED) return
     this.ws.close(code, reason)
     // The close handshake needs the peer's close frame: a paused socket (during authentication, or
     // by ingest) would hold the connection until ws's 30 s timeout. Frames are ignored from now on.
     this.ws.resume()
+    // A peer that does not answer (or cannot: it is not reading) is not waited for.
+    setTimeout(() => this.ws.terminate(), this.options.closeGraceMs).unref()
   }
 
   // --- hello ---------------------------------------------------------------------------------
@@ -317,9 +351,20 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   }
 
   async #authenticate(hello: EaHello | DashboardHello): Promise<void> {
+    try {
+      await this.#admit(hello)
+    } catch (err) {
+      // The pool refused the task: it is being destroyed (shutdown), or the writer thread died
+      // under it (it is replaced at once), which is the database path failing: try again later.
+      if (this.deps.stopping) this.#fatal(perr(ProtocolErrors.SHUTTING_DOWN, 'engine shutting down'), CloseCodes.GOING_AWAY)
+      else this.#storageFailed(`the database writer failed while opening the session (${(err as Error).message})`)
+    }
+  }
+
+  async #admit(hello: EaHello | DashboardHello): Promise<void> {
     const auth = await this.deps.pool.authenticate(hello.token)
     if (this.#phase !== 'authenticating') return
-    if (!auth.ok) return this.#fatal(perr(ProtocolErrors.INTERNAL, `could not check the token: ${auth.error.message}`), CloseCodes.INTERNAL_ERROR)
+    if (!auth.ok) return this.#storageFailed(`could not check the token: ${auth.error.message}`)
     if (auth.value === null) return this.#fatal(perr(ProtocolErrors.AUTH_FAILED, 'unknown, revoked or expired token'), CloseCodes.AUTH_FAILED)
     this.#auth = auth.value
     const role = auth.value.role
@@ -333,7 +378,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     if (!registered.ok) {
       return registered.error.code === 'INSTANCE_CONFLICT'
         ? this.#fatal(perr(ProtocolErrors.BAD_FIELD, registered.error.message, 'instance_id'), CloseCodes.PROTOCOL_ERROR)
-        : this.#fatal(perr(ProtocolErrors.INTERNAL, `could not register the stream: ${registered.error.message}`), CloseCodes.INTERNAL_ERROR)
+        : this.#storageFailed(`could not register the stream: ${registered.error.message}`)
     }
     const r = registered.value
     // A new connection of a stream replaces the old one. Its batch in flight must settle before
@@ -347,6 +392,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     }
     const committed = await this.deps.ingest.settled(r.streamId)
     if (this.#phase !== 'authenticating' || this.deps.streams.get(r.streamId) !== this) return
+    if (this.deps.stopping) return this.#fatal(perr(ProtocolErrors.SHUTTING_DOWN, 'engine shutting down'), CloseCodes.GOING_AWAY)
     const resumeSeq = Math.max(r.resumeSeq, committed ?? 0)
     this.accountId = r.accountId
     this.magic = hello.ea.magic ?? 0
@@ -362,7 +408,13 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     this.#resumeReading()
   }
 
+  /** The database cannot serve the session now (it is down, or full): the client retries later. */
+  #storageFailed(message: string): void {
+    this.#fatal(perr(ProtocolErrors.STORAGE_FAILED, `${message}; reconnect later`), CloseCodes.STORAGE_FAILED)
+  }
+
   #welcomeDashboard(role: 'viewer' | 'admin'): void {
+    if (this.deps.stopping) return this.#fatal(perr(ProtocolErrors.SHUTTING_DOWN, 'engine shutting down'), CloseCodes.GOING_AWAY)
     this.#phase = 'dashboard'
     clearTimeout(this.#helloTimer)
     this.#send({ type: 'welcome', protocol: PROTOCOL_VERSION, role, server_time: Date.now(), limits: this.#limits() })
@@ -388,6 +440,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     if (message.type === 'goodbye') return this.#closeWith(CloseCodes.NORMAL, 'goodbye')
     if (!this.#inSequence(message.seq)) return
     if (message.seq <= this.#resumeSeq) return this.#ack(message.seq)
+    if (!this.#withinWindow(message.seq)) return
     if (message.type === 'tick_batch') this.deps.ingest.submitTicks(this.streamId, message, bytes)
     else {
       const entry: RecordEntry = { streamId: this.streamId, accountId: this.accountId, server: this.#server, seq: message.seq, message: message as unknown as RecordEntry['message'] }
@@ -407,6 +460,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   #onInvalid(value: unknown, err: ProtocolError, bytes: number): void {
     if (err.seq === undefined) return this.#refused(err, value)
     if (!this.#inSequence(err.seq)) return
+    if (err.seq > this.#resumeSeq && !this.#withinWindow(err.seq)) return
     this.#answer(err)
     if (err.seq <= this.#resumeSeq) return this.#ack(err.seq)
     const detail = err.field ? `${err.message} (field ${err.field})` : err.message
@@ -415,19 +469,26 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     this.#submitted(err.seq)
   }
 
-  /** PROTOCOL.md 3.4: with max_inflight messages unacknowledged, stop reading until an ack. */
   #submitted(seq: number): void {
     this.#lastSeq = seq
-    if (this.#inflightFull()) this.ws.pause()
   }
 
-  #inflightFull(): boolean {
-    return this.#lastSeq - this.#lastAcked >= this.options.maxInflight
+  /**
+   * PROTOCOL.md 3.4: a durable message sent while max_inflight of this connection's messages are
+   * unacknowledged is refused and closes the session; nothing of it is stored. The engine's count
+   * is never above the client's (an ack is counted here when it is sent), so a client that keeps
+   * to the window is never refused.
+   */
+  #withinWindow(seq: number): boolean {
+    if (this.#lastSeq - this.#lastAcked < this.options.maxInflight) return true
+    const message = `seq ${seq} exceeds max_inflight ${this.options.maxInflight}: wait for an ack before sending more`
+    this.#fatal(perr(ProtocolErrors.INFLIGHT_EXCEEDED, message, undefined, seq), CloseCodes.PROTOCOL_ERROR)
+    return false
   }
 
-  /** Reads again unless something still holds the connection: shutdown, hello, ingest or max_inflight. */
+  /** Reads again unless something still holds the connection: shutdown, hello or ingest. */
   #resumeReading(): void {
-    if (this.#stopped || this.#phase === 'authenticating' || this.#pausedByIngest || this.#inflightFull()) return
+    if (this.#stopped || this.#phase === 'authenticating' || this.#pausedByIngest) return
     this.ws.resume()
   }
 
@@ -481,9 +542,35 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     this.#resumeReading()
   }
 
-  // EaEndpoint
-  sendCommand(command: Command): void {
-    this.#send(command)
+  /**
+   * EaEndpoint: true once the frame has left the engine for the operating system's socket. With
+   * maxOutboundBytes already queued for the peer, each command waits for the peer to read first:
+   * many commands at once (a backlog at hello) go out as fast as the EA reads them, never all into
+   * memory together; a peer that does not read is closed after the grace, and the rest stay pending.
+   */
+  async sendCommand(command: Command): Promise<boolean> {
+    while (this.ws.bufferedAmount > this.options.maxOutboundBytes) {
+      if (!(await this.#drained())) return false
+    }
+    return new Promise((resolve) => {
+      if (!this.#send(command, (err) => resolve(!err))) resolve(false)
+    })
+  }
+
+  /** Resolves true when the socket has written out what was queued, false when the session ends first. */
+  #drained(): Promise<boolean> {
+    if (this.#phase === 'closed') return Promise.resolve(false)
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        this.socket.off('drain', onDrain)
+        this.ws.off('close', onClose)
+        resolve(ok)
+      }
+      const onDrain = () => done(true)
+      const onClose = () => done(false)
+      this.socket.once('drain', onDrain)
+      this.ws.once('close', onClose)
+    })
   }
 
   // --- dashboard -----------------------------------------------------------------------------
@@ -522,17 +609,70 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
 
   // --- plumbing ------------------------------------------------------------------------------
 
-  #send(message: EngineMessage): void {
-    if (this.ws.readyState !== this.ws.OPEN) return
-    this.ws.send(encode(message))
+  /**
+   * Queues a frame unless the connection is closing or its peer has stopped reading: memory held
+   * for one connection is bounded by twice maxOutboundBytes (PROTOCOL.md 3.6). Returns whether it
+   * was queued; `written` is called once it has left for the socket, or with an error.
+   */
+  #send(message: EngineMessage, written?: (err?: Error) => void): boolean {
+    if (this.ws.readyState !== this.ws.OPEN || this.#phase === 'closed') return false
+    if (!this.#outboundOk()) return false
+    this.ws.send(encode(message), written)
+    this.#outboundOk()
+    return true
+  }
+
+  /**
+   * False (and the connection closing) when the peer has left far too much unread; past
+   * maxOutboundBytes it starts the grace, and once back under it calls the peer healthy again.
+   */
+  #outboundOk(): boolean {
+    const buffered = this.ws.bufferedAmount
+    const limit = this.options.maxOutboundBytes
+    if (buffered <= limit) {
+      this.#slowSince = undefined
+      clearTimeout(this.#slowTimer)
+      return true
+    }
+    if (buffered > 2 * limit) {
+      this.#slowConsumer(buffered)
+      return false
+    }
+    if (this.#slowSince === undefined) {
+      this.#slowSince = performance.now()
+      this.#slowTimer = setTimeout(() => {
+        if (this.ws.bufferedAmount > limit) this.#slowConsumer(this.ws.bufferedAmount)
+        else this.#slowSince = undefined
+      }, this.options.outboundGraceMs)
+      this.#slowTimer.unref()
+    }
+    return true
+  }
+
+  /**
+   * The peer does not read what it is sent. Its close frame would wait behind the unread bytes,
+   * so the socket is destroyed at once; what it held unsent (commands among it) was never delivered.
+   */
+  #slowConsumer(buffered: number): void {
+    if (this.#phase === 'closed') return
+    this.counters.slowConsumers++
+    this.#closeWith(CloseCodes.SLOW_CONSUMER, `${buffered} bytes unread`)
+    this.ws.terminate()
   }
 
   #onClose(): void {
-    clearTimeout(this.#helloTimer)
-    const wasEa = this.streamId !== 0
     this.#phase = 'closed'
-    if (wasEa && this.deps.streams.get(this.streamId) === this) this.deps.streams.delete(this.streamId)
-    if (wasEa) {
+    this.#detach()
+  }
+
+  /** Lets go of the stream, its commands and timers; once, whichever way the session ended. */
+  #detach(): void {
+    if (this.#detached) return
+    this.#detached = true
+    clearTimeout(this.#helloTimer)
+    clearTimeout(this.#slowTimer)
+    if (this.streamId !== 0) {
+      if (this.deps.streams.get(this.streamId) === this) this.deps.streams.delete(this.streamId)
       this.deps.ingest.detach(this.streamId, this)
       this.deps.commands.detachEa(this)
     }

@@ -291,7 +291,8 @@ export class Ingest {
       else if (result.error.dataError && (chosen.length > 1 || chosen[0]!.items.length > 1)) await this.#isolate(chosen)
       else this.#failed(chosen, result.error)
     } catch (err) {
-      this.#failed(chosen, { code: 'INTERNAL', message: (err as Error).message, dataError: false })
+      // the pool itself failed (a worker died, or it is being destroyed): no stream's batch committed
+      this.#failed(chosen, { code: 'STORAGE_FAILED', message: (err as Error).message, dataError: false })
     } finally {
       this.#totalBytes -= bytes
       this.counters.pendingBytes = this.#totalBytes
@@ -351,9 +352,18 @@ export class Ingest {
     c.commitMs! += commitMs
   }
 
+  /**
+   * The batch did not commit. Every stream in it fails as a whole: what it has pending was sent
+   * after the failed messages, and writing it would move the stored high-water mark past them, so
+   * that the EA, told by `resume_seq` they were stored, would never resend them. It is dropped
+   * here, unacknowledged, and the EA resends all of it after reconnecting.
+   */
   #failed(chosen: { state: StreamState }[], error: TaskError): void {
     this.counters.failedBatches++
-    for (const { state } of chosen) state.sink.failed(error)
+    for (const { state } of chosen) {
+      this.#drop(state)
+      state.sink.failed(error)
+    }
   }
 
   /**
@@ -362,15 +372,18 @@ export class Ingest {
    * goes on and a resend cannot loop.
    */
   async #isolate(chosen: Chosen[]): Promise<void> {
-    for (const c of chosen) {
+    for (let k = 0; k < chosen.length; k++) {
+      const c = chosen[k]!
+      // the database failing (not the data) fails this stream and every one not yet written alone
+      const fail = (error: TaskError) => this.#failed(chosen.slice(k), error)
       for (const item of c.items) {
         const single = [{ state: c.state, items: [item], rows: 1, store: c.store }]
-        const result = await this.#pool.write(buildBatch(single))
+        const result = await this.#pool.write(buildBatch(single)).catch((err: Error) => failure(err))
         if (result.ok) {
           this.#committed(single, result.value)
           continue
         }
-        if (!result.error.dataError) return this.#failed([c], result.error)
+        if (!result.error.dataError) return fail(result.error)
         const rejected: Pending = {
           kind: 'rejected',
           seq: item.seq,
@@ -384,13 +397,18 @@ export class Ingest {
             message: `${result.error.dbCode ?? result.error.code}: ${result.error.message}`,
           },
         }
-        const recorded = await this.#pool.write(buildBatch([{ state: c.state, items: [rejected] }]))
-        if (!recorded.ok) return this.#failed([c], recorded.error)
+        const recorded = await this.#pool.write(buildBatch([{ state: c.state, items: [rejected] }])).catch((err: Error) => failure(err))
+        if (!recorded.ok) return fail(recorded.error)
         c.state.sink.rejected(rejected.entry as RejectedEntry)
         c.state.sink.committed(item.seq, [])
       }
     }
   }
+}
+
+/** A write the pool could not run at all (a worker died, or the pool is being destroyed). */
+function failure(err: Error): { ok: false; error: TaskError } {
+  return { ok: false, error: { code: 'STORAGE_FAILED', message: err.message, dataError: false } }
 }
 
 const detachedSink: StreamSink = { committed() {}, failed() {}, rejected() {}, pause() {}, resume() {} }

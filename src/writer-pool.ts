@@ -10,6 +10,7 @@ import type {
   CommandChange,
   CreatedCommand,
   NewCommand,
+  PendingCommand,
   RegisterResult,
   TaskResult,
   WriteBatch,
@@ -38,6 +39,8 @@ export interface WriterPool {
   createCommand(command: NewCommand): Promise<TaskResult<CreatedCommand>>
   commandDelivered(commandId: string, streamId: number): Promise<TaskResult<boolean>>
   expireCommands(): Promise<TaskResult<CommandChange[]>>
+  /** The next commands waiting for an EA (at most PENDING_LOAD), oldest first. */
+  pendingCommands(stream: { streamId: number; accountId: number; magic: number }): Promise<TaskResult<PendingCommand[]>>
   close(): Promise<void>
 }
 
@@ -98,6 +101,14 @@ export function createWriterPool(config: WriterConfig, writers: number): WriterP
     atomics: 'async',
     workerData: config,
   })
+  // A writer thread that dies between tasks is replaced by Piscina, which then emits 'error': unheard,
+  // that would end the process. Tasks it had were rejected, and their streams failed (ingest.ts).
+  // postgres.js 3.4.9 kills its thread this way when a connection closes under a write: it throws
+  // from a timer where nothing can catch it (porsager/postgres#1154, #1208); a new thread with a
+  // new connection pool is the clean way on.
+  piscina.on('error', (err: Error) => {
+    process.stderr.write(`mt5-engine: a writer thread failed and was replaced: ${err.stack ?? err.message}\n`)
+  })
   const run = <T>(task: WriterTask, transferList?: ArrayBuffer[]) =>
     piscina.run(task, transferList ? { transferList } : {}) as Promise<TaskResult<T>>
   const buffers = new ColumnBuffers()
@@ -118,6 +129,7 @@ export function createWriterPool(config: WriterConfig, writers: number): WriterP
     createCommand: (command) => run({ kind: 'command_create', command, now: Date.now() }),
     commandDelivered: (commandId, streamId) => run({ kind: 'command_delivered', commandId, streamId, now: Date.now() }),
     expireCommands: () => run({ kind: 'commands_expire', now: Date.now() }),
+    pendingCommands: (s) => run({ kind: 'commands_pending', streamId: s.streamId, accountId: s.accountId, magic: s.magic, now: Date.now() }),
     close: () => piscina.destroy(),
   }
 }

@@ -12,7 +12,7 @@ interface Sent {
 }
 
 /** Streams `batches` tick batches of `size` ticks, with a deal, a snapshot and a log every 10 batches. */
-async function stream(ea: EaClient, source: TickSource, batches: number, size: number, login: number, between?: (i: number) => void): Promise<Sent> {
+async function stream(ea: EaClient, source: TickSource, batches: number, size: number, login: number, between?: (i: number) => void | Promise<void>): Promise<Sent> {
   const sent: Sent = { ticks: 0, deals: 0, snapshots: 0, logs: 0, messages: 0 }
   for (let i = 0; i < batches; i++) {
     const batch = source.batch(size)
@@ -29,7 +29,7 @@ async function stream(ea: EaClient, source: TickSource, batches: number, size: n
       sent.logs++
       sent.messages += 3
     }
-    between?.(i)
+    await between?.(i)
   }
   await ea.flushed()
   return sent
@@ -73,8 +73,12 @@ t.test('ingest', async (t) => {
     const engine = await startTestEngine(t, backend)
     const ea = await connect(engine.url!, tokens.ea, 7101, 'dropper')
     t.teardown(() => ea.close())
-    const sent = await stream(ea, new TickSource('EURUSD', 1_732_000_000_000, 1.1, 3), 120, 250, 7101, (i) => {
-      if (i % 30 === 15) ea.dropConnection()
+    // Each drop waits for an ack first, so that it hits an open connection with messages in flight.
+    const sent = await stream(ea, new TickSource('EURUSD', 1_732_000_000_000, 1.1, 3), 120, 250, 7101, async (i) => {
+      if (i % 30 !== 15) return
+      // after the ack the client sends the next messages at once: drop once they are on the wire
+      await new Promise((resolve) => ea.once('ack', () => setImmediate(resolve)))
+      ea.dropConnection()
     })
     t.ok(ea.counters.reconnects >= 2 && ea.counters.resent > 0, `the client reconnected ${ea.counters.reconnects} times and resent ${ea.counters.resent} messages`)
     await expectStored(t, backend, 7101, 'EURUSD', 'dropper', sent)

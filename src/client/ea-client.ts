@@ -247,21 +247,35 @@ class Client extends EventEmitter implements EaClient {
       this.#nextSeq = resume + 1
       for (const { message, resolve } of this.#unnumbered.splice(0)) resolve(this.#enqueue(message))
     }
-    this.#onAck(resume)
-    // Everything still queued was not acknowledged: send it again, in order.
-    this.counters.resent += this.#cursor
+    // resume_seq says what is stored; what the last connection sent beyond it was lost with it.
+    // Drop the stored, then send the rest strictly from resume_seq + 1, in order.
+    const dropped = this.#dropAcked(resume)
+    this.counters.resent += Math.max(0, this.#cursor - dropped)
     this.#cursor = 0
+    this.#acked(resume, dropped)
     this.emit('welcome', welcome)
     this.#pump()
   }
 
   #onAck(seq: number): void {
+    const dropped = this.#dropAcked(seq)
+    this.#cursor = Math.max(0, this.#cursor - dropped)
+    this.#acked(seq, dropped)
+    this.emit('ack', seq)
+    this.#pump()
+  }
+
+  /** Removes the queued messages up to `seq`; returns how many. */
+  #dropAcked(seq: number): number {
     let dropped = 0
     while (this.#queue.length > 0 && this.#queue[0]!.seq <= seq) {
       this.#queue.shift()
       dropped++
     }
-    this.#cursor = Math.max(0, this.#cursor - dropped)
+    return dropped
+  }
+
+  #acked(seq: number, dropped: number): void {
     if (seq > this.counters.lastAckedSeq) {
       this.counters.acked += dropped
       this.counters.lastAckedSeq = seq
@@ -269,8 +283,6 @@ class Client extends EventEmitter implements EaClient {
     this.counters.queued = this.#queue.length
     for (const wake of this.#spaceWaiters.splice(0, dropped)) wake()
     if (this.#queue.length === 0 && this.#unnumbered.length === 0) for (const wake of this.#flushWaiters.splice(0)) wake()
-    this.emit('ack', seq)
-    this.#pump()
   }
 
   /** Puts queued messages on the wire while the engine's in-flight limit allows. */

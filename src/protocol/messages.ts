@@ -419,6 +419,10 @@ export const ProtocolErrors = {
   SEQ_GAP: 'SEQ_GAP',
   /** A seq went backwards within a connection. */
   SEQ_REGRESSION: 'SEQ_REGRESSION',
+  /** A durable message beyond `max_inflight` unacknowledged ones. */
+  INFLIGHT_EXCEEDED: 'INFLIGHT_EXCEEDED',
+  /** The peer left more than the engine holds for it unread. */
+  SLOW_CONSUMER: 'SLOW_CONSUMER',
   /** The database refused a batch; nothing of it was stored or acknowledged. */
   STORAGE_FAILED: 'STORAGE_FAILED',
   /** Another connection took over this EA instance. */
@@ -445,6 +449,8 @@ export const CloseCodes = {
   RATE_LIMITED: 4008,
   REPLACED: 4009,
   STORAGE_FAILED: 4010,
+  /** The peer did not read what the engine sent it (error SLOW_CONSUMER, rarely seen: see PROTOCOL.md 3.6). */
+  SLOW_CONSUMER: 4011,
   /** The engine has as many connections as it accepts; reconnect later. */
   TRY_AGAIN_LATER: 1013,
 } as const

@@ -54,7 +54,7 @@ export interface ProtocolLimits {
   readonly maxFrameBytes: number
   /** Ticks in one `tick_batch`. Default 5000. */
   readonly maxBatchTicks: number
-  /** Unacknowledged durable messages an EA may have in flight. Default 64. */
+  /** Unacknowledged durable messages an EA may have in flight. Default 16. */
   readonly maxInflight: number
   /** Bars in one `bar_batch`. Default 5000. */
   readonly maxBatchBars: number
@@ -70,6 +70,10 @@ export interface ProtocolLimits {
   readonly maxFramesPerSecond: number
   /** How often the engine pings (WebSocket ping and `ping`); a missed pong drops the peer. Default 15000 ms. */
   readonly pingIntervalMs: number
+  /** Bytes the engine holds unsent for a peer that does not read; past it, close 4011 (3.6). Default 8 MiB. */
+  readonly maxOutboundBytes: number
+  /** How long a peer may stay past `maxOutboundBytes` before the close. Default 5000 ms. */
+  readonly outboundGraceMs: number
   /** Length of `token`, in UTF-8 bytes. Default 256. */
   readonly maxTokenBytes: number
   /** Length of ids (`instance_id`, `command_id`, `request_id`), in UTF-8 bytes. Default 128. */
@@ -101,6 +105,8 @@ export const limits: ProtocolLimits = Object.freeze({
   helloTimeoutMs: 10_000,
   maxFramesPerSecond: 5000,
   pingIntervalMs: 15_000,
+  maxOutboundBytes: 8 * 1024 * 1024,
+  outboundGraceMs: 5000,
   maxTokenBytes: 256,
   maxIdBytes: 128,
   maxSymbolBytes: 64,

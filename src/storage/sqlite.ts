@@ -106,6 +106,7 @@ class SqliteStorage implements Storage {
       const db = this.#db
       if (options.foreignKeysOff) db.pragma('foreign_keys = OFF')
       try {
+        if (db.inTransaction) db.exec('ROLLBACK')
         db.exec('BEGIN IMMEDIATE')
         try {
           const result = await fn(this.#direct)
@@ -113,7 +114,13 @@ class SqliteStorage implements Storage {
           db.exec('COMMIT')
           return result
         } catch (err) {
-          if (db.inTransaction) db.exec('ROLLBACK')
+          // SQLite may have rolled back itself (SQLITE_FULL, SQLITE_IOERR); a ROLLBACK that fails
+          // in turn must not hide the error that caused it
+          try {
+            if (db.inTransaction) db.exec('ROLLBACK')
+          } catch {
+            // left open: the next transaction rolls it back before it begins
+          }
           throw err
         }
       } finally {

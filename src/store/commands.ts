@@ -9,6 +9,12 @@ import type { Queryable } from '../storage/types.js'
 import type { CommandChange, CreatedCommand, NewCommand, PendingCommand } from '../workers/tasks.js'
 
 const OPEN = `('pending', 'delivered')`
+/**
+ * Commands loaded for one EA at a time: a backlog of thousands (each up to a frame) is read and
+ * sent in pieces as the EA takes them, never held in memory whole.
+ */
+export const PENDING_LOAD = 64
+
 const DONE_FOR_STREAM = `('accepted', 'rejected', 'duplicate', 'expired', 'succeeded', 'failed')`
 
 interface CommandRow {
@@ -101,6 +107,7 @@ export async function pendingForStream(
   tx: Queryable,
   stream: { streamId: number; accountId: number; magic: number },
   now: number,
+  limit = PENDING_LOAD,
 ): Promise<PendingCommand[]> {
   const rows = await tx.query<CommandRow>(
     `${SELECT} c
@@ -110,8 +117,9 @@ export async function pendingForStream(
           or (c.target = 'account' and c.account_id = $2))
         and not exists (select 1 from command_deliveries d
                          where d.command_id = c.id and d.stream_id = $1 and d.status in ${DONE_FOR_STREAM})
-      order by c.created_at, c.id`,
-    [stream.streamId, stream.accountId, stream.magic, now],
+      order by c.created_at, c.id
+      limit $5`,
+    [stream.streamId, stream.accountId, stream.magic, now, limit],
   )
   return rows.map((r) => {
     const { commandId, command, payload, createdAt, expiresAt } = toCreated(r, true)

@@ -25,6 +25,7 @@ import {
   POSITION_TYPES,
   TRADE_TRANSACTIONS,
 } from '../protocol/mt5.js'
+import { EngineError, ErrorCodes } from '../errors.js'
 import type { Dialect, Queryable, Storage } from '../storage/types.js'
 import type { CommandChange, RecordEntry, TickColumns, TickSegment, WriteBatch, WriteOutcome } from '../workers/tasks.js'
 import { applyAck, applyResult } from './commands.js'
@@ -63,7 +64,19 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
       return id
     }
     const hwm = new Map<number, number>()
-    for (const s of batch.streams) hwm.set(s.streamId, await highWater(tx, s.streamId, storage.dialect === 'postgres'))
+    for (const s of batch.streams) {
+      const stored = await highWater(tx, s.streamId, storage.dialect === 'postgres')
+      // A batch that starts past the mark would move it over messages never stored, and an EA told
+      // so by resume_seq would never resend them. Refused: a bug upstream becomes a failed write.
+      if (s.fromSeq > stored + 1) {
+        throw new EngineError(
+          ErrorCodes.STREAM_GAP,
+          `stream ${s.streamId}: batch starts at seq ${s.fromSeq} but the stored high-water mark is ${stored}; refusing to skip ${stored + 1}..${s.fromSeq - 1}`,
+          { streamId: s.streamId, fromSeq: s.fromSeq, highWater: stored },
+        )
+      }
+      hwm.set(s.streamId, stored)
+    }
     const fresh = (streamId: number, seq: number) => seq > (hwm.get(streamId) ?? 0)
 
     let ticks = 0

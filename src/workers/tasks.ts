@@ -155,3 +155,4 @@ export type WriterTask =
   | { kind: 'command_create'; command: NewCommand; now: number }
   | { kind: 'command_delivered'; commandId: string; streamId: number; now: number }
   | { kind: 'commands_expire'; now: number }
+  | { kind: 'commands_pending'; streamId: number; accountId: number; magic: number; now: number }

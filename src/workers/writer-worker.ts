@@ -5,7 +5,7 @@
 import { workerData } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { EngineError } from '../errors.js'
+import { EngineError, ErrorCodes } from '../errors.js'
 import { openStorage } from '../storage/open.js'
 import { databaseErrorInfo, type Storage } from '../storage/types.js'
 import { createCommand, expireDue, markDelivered, pendingForStream } from '../store/commands.js'
@@ -15,6 +15,7 @@ import { verifyToken } from '../store/tokens.js'
 import type { TaskError, TaskResult, WriterConfig, WriterTask } from './tasks.js'
 
 const config = workerData as WriterConfig
+
 const symbols = new SymbolCache()
 let storage: Promise<Storage> | undefined
 
@@ -50,7 +51,8 @@ function isDataError(dbCode: string): boolean {
 }
 
 function toTaskError(err: unknown): TaskError {
-  if (err instanceof EngineError) return { code: err.code, message: err.message, dataError: true }
+  // a refused gap is the engine's fault, not the data's: the stream fails and its EA resends
+  if (err instanceof EngineError) return { code: err.code, message: err.message, dataError: err.code !== ErrorCodes.STREAM_GAP }
   const info = databaseErrorInfo(err)
   return { code: 'STORAGE_FAILED', message: info.dbMessage, dbCode: info.dbCode, dataError: isDataError(info.dbCode) }
 }
@@ -86,6 +88,8 @@ async function run(task: WriterTask): Promise<unknown> {
       return storage.transaction((tx) => markDelivered(tx, task.commandId, task.streamId, task.now))
     case 'commands_expire':
       return storage.transaction((tx) => expireDue(tx, task.now))
+    case 'commands_pending':
+      return pendingForStream(storage, task, task.now)
   }
 }
 

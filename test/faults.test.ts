@@ -9,7 +9,9 @@ import { statSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { connectEA, type EaClient } from '../src/client/ea-client.js'
-import type { ErrorFrame } from '../src/protocol/messages.js'
+import { PROTOCOL_VERSION, type ErrorFrame } from '../src/protocol/messages.js'
+import { SymbolCache, writeBatch } from '../src/store/ingest.js'
+import { registerStream } from '../src/store/streams.js'
 import { account, accountSnapshot, count, deal, makeTokens, startTestEngine, TickSource, withStorage } from './engine-helpers.js'
 import { cliPath, eachBackend, repoRoot, sqliteBackend, tempDir, type Backend, type Test } from './helpers.js'
 
@@ -213,4 +215,26 @@ t.test('an engine that cannot write its new database says which file and why, an
   t.ok(lines[0]!.includes(database), 'it names the database file')
   t.match(lines[0], /SQLITE_(FULL|IOERR)/, 'it gives the cause')
   t.match(lines[0], /full|limit/, 'and what to do about it')
+})
+
+t.test('the writer refuses a stream batch that would skip over the stored high-water mark', async (t) => {
+  await eachBackend(t, 'STREAM_GAP', async (t, backend) => {
+    await makeTokens(backend) // migrates
+    await withStorage(backend, async (storage) => {
+      const stream = await storage.transaction((tx) => registerStream(tx, {
+        type: 'hello', protocol: PROTOCOL_VERSION, role: 'ea', token: 'x', instance_id: 'gap-ea', account: account(6200), ea: { name: 'Gap' },
+      }, Date.now()))
+      const log = (seq: number) => ({ streamId: stream.streamId, accountId: stream.accountId, server: stream.server, seq, message: { type: 'log', seq, time_msc: 1, level: 'info', message: `m${seq}` } })
+      const batch = (from: number, to: number) => ({
+        streams: [{ streamId: stream.streamId, accountId: stream.accountId, server: stream.server, fromSeq: from, toSeq: to }],
+        segments: [], ticks: undefined, records: Array.from({ length: to - from + 1 }, (_, i) => log(from + i)), rejected: [],
+      })
+      await t.rejects(writeBatch(storage, batch(3, 4), new SymbolCache()), { code: 'STREAM_GAP' }, 'seq 3 after a mark of 0 is refused')
+      t.equal(await count(backend, `select count(*) from iteration_logs where stream_id = ${stream.streamId}`), 0, 'nothing of it was written')
+      await writeBatch(storage, batch(1, 2), new SymbolCache())
+      await writeBatch(storage, batch(2, 3), new SymbolCache()) // an overlap is a replay: 2 skipped, 3 stored
+      t.equal(await count(backend, `select count(*) from iteration_logs where stream_id = ${stream.streamId}`), 3)
+      t.equal(await count(backend, `select last_seq from stream_sequences where stream_id = ${stream.streamId}`), 3)
+    })
+  })
 })

@@ -347,8 +347,8 @@ insert into runs values (1, 'first');\n`
     const impatient = await runCliProcess([...args, '--lock-timeout', '1'])
     const held = await holder
     t.equal(held.code, 0, held.stderr)
-    if (/applied/.test(impatient.stdout)) {
-      t.comment('the holder finished before the impatient migrator asked; lock timeout not exercised this run')
+    if (/applied|nothing to do/.test(impatient.stdout)) {
+      t.comment('the impatient migrator ran before or after the holder held the lock; lock timeout not exercised this run')
     } else {
       t.equal(impatient.code, 1)
       t.match(impatient.stderr, /LOCK_TIMEOUT: another process held the migrate lock/)

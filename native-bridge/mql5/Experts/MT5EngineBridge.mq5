@@ -34,7 +34,7 @@ input int    InpHeartbeatSeconds    = 5;      // ea_status heartbeat period, s
 input int    InpHistoryDays         = 30;     // Deal history sent on the first run, days (0: all)
 input int    InpTickBackfillMinutes = 10;     // After a restart, resend ticks missed up to this long ago, min
 input int    InpTickRing            = 0;      // Bridge tick ring size (power of two; 0: 65536)
-input int    InpCloseTimeoutMs      = 1000;   // OnDeinit: wait this long for the engine's acks, ms
+input int    InpCloseTimeoutMs      = 1000;   // OnDeinit: wait this long for the engine's acks, ms (0 .. 1500)
 input group "Trading"
 input long   InpMagic               = 0;      // Magic number (announced to the engine; targets commands)
 input int    InpDeviationPoints     = 20;     // Slippage allowed when closing positions, points
@@ -61,6 +61,11 @@ input double InpMaxDailyLoss        = 0.0;    // Daily loss limit, account curre
 #define OPEN_RETRY_S           10
 #define REPORT_EVERY_MS        60000        // the same failure is logged at most this often
 #define MAX_REPORT_KEYS        32
+//--- MT5 ends OnDeinit after about 2.5 s. Close waits up to InpCloseTimeoutMs for acks plus up to
+//--- 0.5 s for the WebSocket close, and the ticks, heartbeat and state file come before it.
+#define MAX_CLOSE_TIMEOUT_MS   1500
+#define STATE_SAVE_EVERY_MS    5000         // acks move the cursors often: the file is rewritten at most this often
+#define MAX_SYMBOL_BYTES       64           // the protocol's limit (UTF-8 bytes)
 
 #define JSON_STRING 0
 #define JSON_NUMBER 1
@@ -141,6 +146,8 @@ bool         g_ready = false;          // instance id known, state loaded
 bool         g_stopping = false;
 string       g_instanceId = "";
 string       g_statePath = "";
+bool         g_stateDirty = false;     // cursors moved since the state file was written
+ulong        g_stateSavedAt = 0;
 datetime     g_nextOpenAttempt = 0;
 string       g_lastOpenError = "";
 
@@ -253,12 +260,17 @@ void OnDeinit(const int reason)
       g_bridge.Status(ServerNowMsc(), MT5B_STATE_STOPPING, TerminalTradeAllowed(), EaTradeAllowed(),
                       TerminalConnected(), g_lastMqlError, "OnDeinit: " + DeinitReasonText(reason));
       FlushLogs();
-      //--- short: the terminal gives OnDeinit little time, and what is not acknowledged is
-      //--- re-read from history (deals) or resent from the tick cursor (ticks) next time
-      g_bridge.Close(InpCloseTimeoutMs);
      }
+   //--- the state first: if the terminal cuts OnDeinit short during Close, the cursors and
+   //--- command ids are on disk already
    if(g_ready)
       SaveState();
+   if(g_bridge.IsOpen())
+     {
+      //--- short: the terminal gives OnDeinit little time, and what is not acknowledged is
+      //--- re-read from history (deals) or resent from the acknowledged tick cursor next time
+      g_bridge.Close(InpCloseTimeoutMs);
+     }
   }
 
 //+------------------------------------------------------------------+
@@ -292,6 +304,7 @@ void OnTimer()
    ProcessCommands();
    SendHeartbeatIfDue();
    FlushLogs();
+   SaveStateIfDue();
   }
 
 //+------------------------------------------------------------------+
@@ -328,6 +341,8 @@ void RunStrategy()
 void ResetGlobals()
   {
    g_ready = false;
+   g_stateDirty = false;
+   g_stateSavedAt = 0;
    g_stopping = false;
    g_instanceId = "";
    g_statePath = "";
@@ -381,6 +396,11 @@ bool CheckInputs()
       Print("InpToken is longer than 256 bytes: paste only the token, the last line of 'token create'");
       return false;
      }
+   if(CMT5Bridge::Utf8(_Symbol, buf, -1) > MAX_SYMBOL_BYTES)
+     {
+      Print("the chart symbol '", _Symbol, "' is longer than ", MAX_SYMBOL_BYTES, " bytes of UTF-8, the protocol's limit");
+      return false;
+     }
    if(StringFind(InpEngineUrl, "wss://") == 0)
      {
       Print("wss:// is not supported by the bridge yet: run the engine on this machine, or reach it through an SSH tunnel on ws://127.0.0.1");
@@ -406,10 +426,11 @@ bool CheckInputs()
       Print("InpTickRing must be 0 (the default, 65536) or a power of two of at least 1024");
       return false;
      }
-   if(InpHistoryDays < 0 || InpTickBackfillMinutes < 0 || InpCloseTimeoutMs < 0 || InpCloseTimeoutMs > 10000 ||
-      InpDeviationPoints < 0)
+   if(InpHistoryDays < 0 || InpTickBackfillMinutes < 0 || InpCloseTimeoutMs < 0 ||
+      InpCloseTimeoutMs > MAX_CLOSE_TIMEOUT_MS || InpDeviationPoints < 0)
      {
-      Print("InpHistoryDays, InpTickBackfillMinutes and InpDeviationPoints must be >= 0; InpCloseTimeoutMs 0 .. 10000");
+      Print("InpHistoryDays, InpTickBackfillMinutes and InpDeviationPoints must be >= 0; InpCloseTimeoutMs 0 .. ",
+            MAX_CLOSE_TIMEOUT_MS, " (MT5 ends OnDeinit after about 2.5 s)");
       return false;
      }
    if(InpRiskPercent < 0 || InpRiskPercent > 100 || InpMaxLots < 0 || InpMaxPositions < 0 || InpMaxDailyLoss < 0)
@@ -441,6 +462,13 @@ bool InitSymbols()
       StringTrimRight(name);
       if(name == "" || FindCursor(name) >= 0)
          continue;
+      uchar utf8[];
+      if(CMT5Bridge::Utf8(name, utf8, -1) > MAX_SYMBOL_BYTES)
+        {
+         //--- a cut name would stream under another symbol's name: refuse instead
+         Print("symbol '", name, "' is longer than ", MAX_SYMBOL_BYTES, " bytes of UTF-8, the protocol's limit: it cannot be streamed");
+         return false;
+        }
       if(!SymbolSelect(name, true))
         {
          Print("symbol '", name, "' cannot be selected (error ", GetLastError(), "): is it spelled as in Market Watch, suffix included?");
@@ -883,8 +911,9 @@ void StartDealResync()
 //+------------------------------------------------------------------+
 //| Sends every deal of the history from the read cursor (minus a     |
 //| look-back) that this handle has not queued yet. On MT5B_E_FULL     |
-//| the pass stops and the next one starts from the same point: the   |
-//| history keeps the data.                                           |
+//| the pass stops, and the read cursor moves up to what was queued   |
+//| (short of the refused deal's millisecond): the next pass goes on  |
+//| from there, so a history larger than the queue gets through.      |
 //+------------------------------------------------------------------+
 void SyncDeals()
   {
@@ -913,7 +942,17 @@ void SyncDeals()
       if(seq == MT5B_E_FULL)
         {
          BridgeFailed("deal", seq);
-         return;                                // still dirty: retried next pass
+         //--- still dirty: the next pass starts after what was queued. The history is in time
+         //--- order, so every deal before the refused one's millisecond is queued; deals of that
+         //--- millisecond already queued are in RecentDeal and skipped when it is read again.
+         if(newest >= time_msc)
+            newest = time_msc - 1;
+         if(last_seq > 0 && newest > g_dealReadFromMsc)
+           {
+            g_dealReadFromMsc = newest;
+            TrackDealSeq(last_seq, newest);
+           }
+         return;
         }
       RememberDeal(ticket);                     // also after another error: a retry would fail alike
       if(seq < 0)
@@ -1012,7 +1051,7 @@ void CommitAckedDeals(const long acked_seq)
    if(safe != g_dealSafeMsc)
      {
       g_dealSafeMsc = safe;
-      SaveState();
+      SaveStateSoon();                          // a lost update only re-reads a few deals
      }
   }
 
@@ -1424,14 +1463,26 @@ bool MatchesFilter(const CloseFilter &f)
 
 //+------------------------------------------------------------------+
 //| Closes the matching positions one by one (synchronous CTrade: on  |
-//| the timer, never in OnTick). ok only when every one closed; the   |
-//| result lists what closed and why the others did not.              |
+//| the timer, never in OnTick). ok only when every one closed. The   |
+//| result tells each outcome apart, so that nobody resends a close   |
+//| that in fact went through:                                        |
+//|  - closed: TRADE_RETCODE_DONE, the whole volume;                  |
+//|  - partial: TRADE_RETCODE_DONE_PARTIAL, part of it (what is left  |
+//|    stays open, with its volume in the result);                    |
+//|  - placed: TRADE_RETCODE_PLACED, the closing order is at the      |
+//|    broker and not filled yet (exchange execution): it may still   |
+//|    close the position, so it is not a failure;                    |
+//|  - failed: anything else, nothing was done.                       |
 //+------------------------------------------------------------------+
 bool ClosePositions(const CloseFilter &f, string &result, string &error)
   {
    int closed = 0;
+   int partial = 0;
+   int placed = 0;
    int failed = 0;
    string tickets = "";
+   string partials = "";
+   string placements = "";
    string failures = "";
    for(int i = PositionsTotal() - 1; i >= 0; i--)
      {
@@ -1439,6 +1490,7 @@ bool ClosePositions(const CloseFilter &f, string &result, string &error)
       if(ticket == 0 || !MatchesFilter(f))
          continue;
       string symbol = PositionGetString(POSITION_SYMBOL);
+      double volume = PositionGetDouble(POSITION_VOLUME);
       g_trade.SetTypeFillingBySymbol(symbol);
       ResetLastError();
       bool sent = g_trade.PositionClose(ticket);
@@ -1449,6 +1501,23 @@ bool ClosePositions(const CloseFilter &f, string &result, string &error)
          tickets += (tickets == "" ? "" : ",") + IntegerToString((long)ticket);
          continue;
         }
+      if(sent && retcode == TRADE_RETCODE_DONE_PARTIAL)
+        {
+         partial++;
+         double done = g_trade.ResultVolume();
+         partials += (partials == "" ? "" : ",") + "{\"ticket\":" + IntegerToString((long)ticket) +
+                     ",\"symbol\":" + JsonEscape(symbol) + ",\"volume_closed\":" + JsonNumber(done) +
+                     ",\"volume_left\":" + JsonNumber(volume - done) + "}";
+         continue;
+        }
+      if(sent && retcode == TRADE_RETCODE_PLACED)
+        {
+         placed++;
+         placements += (placements == "" ? "" : ",") + "{\"ticket\":" + IntegerToString((long)ticket) +
+                       ",\"symbol\":" + JsonEscape(symbol) + ",\"order\":" +
+                       IntegerToString((long)g_trade.ResultOrder()) + "}";
+         continue;
+        }
       failed++;
       string why = retcode != 0 ? g_trade.ResultRetcodeDescription()
                                 : "request not sent, error " + IntegerToString(GetLastError());
@@ -1456,13 +1525,25 @@ bool ClosePositions(const CloseFilter &f, string &result, string &error)
                   ",\"symbol\":" + JsonEscape(symbol) + ",\"retcode\":" + IntegerToString(retcode) +
                   ",\"message\":" + JsonEscape(why) + "}";
      }
-   result = "{\"closed\":" + IntegerToString(closed) + ",\"failed\":" + IntegerToString(failed) +
-            ",\"tickets\":[" + tickets + "],\"errors\":[" + failures + "]}";
-   if(failed > 0)
-      error = IntegerToString(failed) + " of " + IntegerToString(closed + failed) + " positions not closed";
+   result = "{\"closed\":" + IntegerToString(closed) + ",\"partial\":" + IntegerToString(partial) +
+            ",\"placed\":" + IntegerToString(placed) + ",\"failed\":" + IntegerToString(failed) +
+            ",\"tickets\":[" + tickets + "],\"partials\":[" + partials + "],\"placements\":[" + placements +
+            "],\"errors\":[" + failures + "]}";
+   int total = closed + partial + placed + failed;
+   if(partial + placed + failed > 0)
+     {
+      //--- one sentence that says what happened to each, not "n not closed"
+      error = IntegerToString(closed) + " of " + IntegerToString(total) + " positions closed";
+      if(partial > 0)
+         error += ", " + IntegerToString(partial) + " partly closed (the rest is still open)";
+      if(placed > 0)
+         error += ", " + IntegerToString(placed) + " with a closing order placed and not yet filled (do not resend: check the positions first)";
+      if(failed > 0)
+         error += ", " + IntegerToString(failed) + " failed";
+     }
    g_positionsDirty = true;
    g_accountDirty = true;
-   return failed == 0;
+   return partial + placed + failed == 0;
   }
 
 //+------------------------------------------------------------------+
@@ -1778,6 +1859,25 @@ string DeinitReasonText(const int reason)
 //+------------------------------------------------------------------+
 //| State file: MQL5\Files\MT5EngineBridge\<instance>.state          |
 //+------------------------------------------------------------------+
+//| Cursors (deals, ticks) move with every ack: the file is rewritten |
+//| at most every STATE_SAVE_EVERY_MS for them, and at OnDeinit. An   |
+//| older cursor on disk only means a few deals re-read and ticks     |
+//| resent, which the engine stores once. Command ids, pause and risk |
+//| are written at once (SaveState): a command must not run twice.    |
+//+------------------------------------------------------------------+
+void SaveStateSoon()
+  {
+   g_stateDirty = true;
+  }
+
+//+------------------------------------------------------------------+
+void SaveStateIfDue()
+  {
+   if(g_stateDirty && GetTickCount64() - g_stateSavedAt >= STATE_SAVE_EVERY_MS)
+      SaveState();
+  }
+
+//+------------------------------------------------------------------+
 //| Binary, versioned, written to a temporary file and moved over the |
 //| old one, so that a crash while writing leaves the previous state. |
 //| The risk values set by commands are kept only while the risk      |
@@ -1787,6 +1887,8 @@ void SaveState()
   {
    if(g_statePath == "")
       return;
+   g_stateDirty = false;
+   g_stateSavedAt = GetTickCount64();
    string tmp = g_statePath + ".tmp";
    int h = FileOpen(tmp, FILE_WRITE | FILE_BIN);
    if(h == INVALID_HANDLE)

@@ -139,6 +139,16 @@ MT5B_API int32_t MT5B_CALL mt5b_ticks(int64_t h, const uint8_t *symbol, int32_t 
                                       int32_t count, int32_t first_index);
 
 /*
+ * The newest tick of `symbol` that the engine acknowledged on this handle: its time_msc and how many
+ * ticks of that millisecond were sent up to and including it (the tick's index + 1). Returns 1 and
+ * fills both, or 0 when no tick of the symbol was acknowledged yet (nothing is written). An EA
+ * resumes from this cursor after a restart (docs/PROTOCOL.md, tick_batch): every tick up to it is
+ * stored, so nothing before it needs sending again. A handle's cursors start empty.
+ */
+MT5B_API int32_t MT5B_CALL mt5b_tick_cursor(int64_t h, const uint8_t *symbol, int32_t symbol_len, int64_t *time_msc,
+                                            int32_t *count);
+
+/*
  * Durable messages: queued, sent, resent until acknowledged. Each returns its seq (> 0) or an
  * error; the message is acknowledged once MT5B_STAT_ACKED_SEQ reaches it. The library numbers
  * what it keeps from welcome.resume_seq + 1 (protocol 3.2): a seq returned before the handle's

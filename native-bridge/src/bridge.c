@@ -52,6 +52,10 @@ typedef struct dmsg {
     uint32_t len;
     uint32_t fields;
     int type;
+    /* a tick_batch: its symbol and its last tick's (time_msc, index + 1), for the acked cursor */
+    int32_t tsym;
+    int64_t tlast_msc;
+    uint32_t tlast_count;
     uint8_t body[];
 } dmsg;
 
@@ -150,6 +154,12 @@ typedef struct handle {
     cmd_entry *inbox;
     uint32_t in_head, in_count;
     char err_text[256];
+    /* per symbol: the newest tick the engine acknowledged, as (time_msc, ticks of that millisecond
+       up to and including it); count 0: none yet */
+    struct {
+        int64_t ms;
+        uint32_t count;
+    } acked_cursor[MAX_SYMS];
 
     _Atomic int64_t st[MT5B_STAT_COUNT];
     _Atomic int64_t engine_offset;
@@ -615,6 +625,31 @@ MT5B_API int32_t MT5B_CALL mt5b_ticks(int64_t hid, const uint8_t *symbol, int32_
     return count;
 }
 
+MT5B_API int32_t MT5B_CALL mt5b_tick_cursor(int64_t hid, const uint8_t *symbol, int32_t symbol_len, int64_t *time_msc,
+                                            int32_t *count) {
+    handle *h = lookup(hid);
+    if (!h) return MT5B_E_HANDLE;
+    if (!time_msc || !count) return MT5B_E_ARG;
+    int rc = check_str(symbol, symbol_len, 1, 64);
+    if (rc) return rc;
+    /* the EA thread is the only writer of syms: no lock to look one up */
+    uint32_t ns = atomic_load_explicit(&h->nsyms, memory_order_relaxed);
+    int found = 0;
+    plat_lock(&h->mu);
+    for (uint32_t i = 0; i < ns; i++) {
+        if (h->syms[i].len == symbol_len && memcmp(h->syms[i].name, symbol, (size_t)symbol_len) == 0) {
+            if (h->acked_cursor[i].count > 0) {
+                *time_msc = h->acked_cursor[i].ms;
+                *count = (int32_t)h->acked_cursor[i].count;
+                found = 1;
+            }
+            break;
+        }
+    }
+    plat_unlock(&h->mu);
+    return found;
+}
+
 /* ---------- durable messages (EA thread) ---------- */
 
 static dmsg *dmsg_new(int type, const body_t *m) {
@@ -624,6 +659,9 @@ static dmsg *dmsg_new(int type, const body_t *m) {
     d->len = (uint32_t)m->b.len;
     d->fields = m->fields;
     d->type = type;
+    d->tsym = -1;
+    d->tlast_msc = 0;
+    d->tlast_count = 0;
     if (m->b.len) memcpy(d->body, m->b.p, m->b.len);
     return d;
 }
@@ -1152,6 +1190,11 @@ static void ack_upto(handle *h, int64_t upto) {
     while (h->q_count > 0) {
         dmsg *d = h->q[h->q_head];
         if (d->num > upto) break;
+        /* one symbol's batches are queued in tick order, so the last acknowledged is the newest */
+        if (d->tsym >= 0) {
+            h->acked_cursor[d->tsym].ms = d->tlast_msc;
+            h->acked_cursor[d->tsym].count = d->tlast_count;
+        }
         free(d);
         h->q[h->q_head] = NULL;
         h->q_head = (h->q_head + 1) % h->q_slots;
@@ -1487,7 +1530,12 @@ static void form_batches(io_ctx *c, handle *h, int64_t now) {
             body_tick_batch(&m, &tb);
             dmsg *d = m.b.oom ? NULL : dmsg_new(MT_TICK_BATCH, &m);
             buf_free(&m.b);
-            if (d) queue_put(h, d, h->q_slots);
+            if (d) {
+                d->tsym = (int32_t)sym;
+                d->tlast_msc = c->sorted[j - 1].time_msc;
+                d->tlast_count = c->sorted[j - 1].idx + 1;
+                queue_put(h, d, h->q_slots);
+            }
             i = j;
         }
     }

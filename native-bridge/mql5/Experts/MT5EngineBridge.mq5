@@ -48,7 +48,7 @@ input double InpMaxDailyLoss        = 0.0;    // Daily loss limit, account curre
 #define EA_VERSION             "1.00"
 #define STATE_FOLDER           "MT5EngineBridge"
 #define STATE_MAGIC            0x4D543542   // "MT5B"
-#define STATE_VERSION          1
+#define STATE_VERSION          2            // 2: tick cursors are the acknowledged ones, with their count
 #define DEAL_LOOKBACK_S        60           // history re-read before the deal cursor: deals can land late
 #define RECENT_DEALS           1024         // tickets already queued on this handle, skipped by re-reads
 #define MAX_PENDING_DEAL_SEQS  1000
@@ -57,7 +57,7 @@ input double InpMaxDailyLoss        = 0.0;    // Daily loss limit, account curre
 #define COMMANDS_PER_PASS      8
 #define MAX_PENDING_LOGS       64
 #define MAX_SNAPSHOT_POSITIONS 10000        // the protocol's limit per positions_snapshot
-#define TICK_RESUME_REWIND_MS  5000         // resent on resume: the ring may not have flushed at close
+#define V1_RESUME_REWIND_MS    5000         // a version 1 state file's cursors: the old rewind, once
 #define OPEN_RETRY_S           10
 #define REPORT_EVERY_MS        60000        // the same failure is logged at most this often
 #define MAX_REPORT_KEYS        32
@@ -83,6 +83,8 @@ struct SymbolCursor
    string            name;
    long              last_msc;    // 0: not started
    int               at_last;
+   long              acked_msc;   // the newest tick the engine acknowledged (0: none): saved, resumed from
+   int               acked_count; // ticks of acked_msc up to and including it
    bool              caught_up;   // false until a timer pass copied up to now
    bool              spec_sent;
   };
@@ -210,6 +212,7 @@ int          g_logsDropped = 0;
 //--- tick cursors read from the state file, applied to matching symbols
 string       g_savedSymbols[];
 long         g_savedMsc[];
+int          g_savedCount[];               // -1: from a version 1 file (no count)
 long         g_savedAt[];
 
 //+------------------------------------------------------------------+
@@ -264,7 +267,11 @@ void OnDeinit(const int reason)
    //--- the state first: if the terminal cuts OnDeinit short during Close, the cursors and
    //--- command ids are on disk already
    if(g_ready)
+     {
+      if(g_bridge.IsOpen())
+         TrackAckedTicks();
       SaveState();
+     }
    if(g_bridge.IsOpen())
      {
       //--- short: the terminal gives OnDeinit little time, and what is not acknowledged is
@@ -379,6 +386,7 @@ void ResetGlobals()
    g_logsDropped = 0;
    ArrayResize(g_savedSymbols, 0);
    ArrayResize(g_savedMsc, 0);
+   ArrayResize(g_savedCount, 0);
    ArrayResize(g_savedAt, 0);
   }
 
@@ -479,6 +487,8 @@ bool InitSymbols()
       g_cursors[k].name = name;
       g_cursors[k].last_msc = 0;
       g_cursors[k].at_last = 0;
+      g_cursors[k].acked_msc = 0;
+      g_cursors[k].acked_count = 0;
       g_cursors[k].caught_up = false;
       g_cursors[k].spec_sent = false;
      }
@@ -713,6 +723,7 @@ void WatchBridge()
    WatchEngineError(g_stats[MT5B_STAT_LAST_ERROR]);
    WatchDroppedTicks(g_stats[MT5B_STAT_TICKS_DROPPED]);
    CommitAckedDeals(g_stats[MT5B_STAT_ACKED_SEQ]);
+   TrackAckedTicks();
   }
 
 //+------------------------------------------------------------------+
@@ -851,10 +862,14 @@ void StartCursorAtLatest(const int i)
   }
 
 //+------------------------------------------------------------------+
-//| A cursor saved at the last deinit is resumed if it is recent      |
-//| enough, a few seconds early: what the ring had not flushed at     |
-//| close is sent again, and the engine stores a resent tick once     |
-//| (its key is symbol, time_msc and index within the millisecond).   |
+//| A saved cursor is resumed exactly, if it is recent enough. It is  |
+//| the newest tick the engine acknowledged (mt5b_tick_cursor), so    |
+//| every tick up to it is stored: the next CopyTicksRange starts at  |
+//| its millisecond and skips the `count` ticks of it already sent,   |
+//| and nothing older is sent again. This relies on the terminal      |
+//| returning the ticks of that one millisecond in the same order;    |
+//| rewinding further would rely on it for every millisecond resent,  |
+//| which a terminal that re-downloaded its history does not keep.    |
 //+------------------------------------------------------------------+
 void ApplySavedCursors()
   {
@@ -862,7 +877,7 @@ void ApplySavedCursors()
    for(int s = 0; s < ArraySize(g_savedSymbols); s++)
      {
       int i = FindCursor(g_savedSymbols[s]);
-      if(i < 0 || g_savedMsc[s] <= TICK_RESUME_REWIND_MS)
+      if(i < 0 || g_savedMsc[s] <= 0 || (g_savedCount[s] < 0 && g_savedMsc[s] <= V1_RESUME_REWIND_MS))
          continue;
       if(now - g_savedAt[s] > (long)InpTickBackfillMinutes * 60)
         {
@@ -870,9 +885,44 @@ void ApplySavedCursors()
               TimeToString((datetime)(g_savedMsc[s] / 1000), TIME_DATE | TIME_SECONDS) + " are not sent");
          continue;
         }
-      g_cursors[i].last_msc = g_savedMsc[s] - TICK_RESUME_REWIND_MS;
-      g_cursors[i].at_last = 0;
+      if(g_savedCount[s] < 0)
+        {
+         //--- a version 1 file saved what was handed to the bridge, not what was acknowledged
+         g_cursors[i].last_msc = g_savedMsc[s] - V1_RESUME_REWIND_MS;
+         g_cursors[i].at_last = 0;
+        }
+      else
+        {
+         g_cursors[i].last_msc = g_savedMsc[s];
+         g_cursors[i].at_last = g_savedCount[s];
+         g_cursors[i].acked_msc = g_savedMsc[s];
+         g_cursors[i].acked_count = g_savedCount[s];
+        }
       g_cursors[i].caught_up = false;
+     }
+  }
+
+//+------------------------------------------------------------------+
+//| Follows the bridge's acknowledged cursor of each symbol; the      |
+//| state file gets it at the next throttled save.                    |
+//+------------------------------------------------------------------+
+void TrackAckedTicks()
+  {
+   for(int i = 0; i < ArraySize(g_cursors); i++)
+     {
+      long msc = 0;
+      int count = 0;
+      int rc = g_bridge.TickCursor(g_cursors[i].name, msc, count);
+      if(rc < 0)
+        {
+         BridgeFailed("tick cursor " + g_cursors[i].name, rc);
+         continue;
+        }
+      if(rc == 0 || (msc == g_cursors[i].acked_msc && count == g_cursors[i].acked_count))
+         continue;
+      g_cursors[i].acked_msc = msc;
+      g_cursors[i].acked_count = count;
+      SaveStateSoon();
      }
   }
 
@@ -1917,18 +1967,20 @@ void SaveState()
       WriteText(h, g_cmdIds[i]);
      }
 
+   //--- the acknowledged cursors only: what was handed to the bridge may still be lost with it
    int started = 0;
    for(int i = 0; i < ArraySize(g_cursors); i++)
-      if(g_cursors[i].last_msc > 0)
+      if(g_cursors[i].acked_msc > 0)
          started++;
    FileWriteInteger(h, started);
    long now = (long)TimeGMT();
    for(int i = 0; i < ArraySize(g_cursors); i++)
      {
-      if(g_cursors[i].last_msc <= 0)
+      if(g_cursors[i].acked_msc <= 0)
          continue;
       WriteText(h, g_cursors[i].name);
-      FileWriteLong(h, g_cursors[i].last_msc);
+      FileWriteLong(h, g_cursors[i].acked_msc);
+      FileWriteInteger(h, g_cursors[i].acked_count);
       FileWriteLong(h, now);
      }
    FileClose(h);
@@ -1951,6 +2003,7 @@ void LoadState()
    ArrayResize(g_cmdSeenAt, 0);
    ArrayResize(g_savedSymbols, 0);
    ArrayResize(g_savedMsc, 0);
+   ArrayResize(g_savedCount, 0);
    ArrayResize(g_savedAt, 0);
    if(!FileIsExist(g_statePath))
       return;                                   // first run
@@ -1960,7 +2013,9 @@ void LoadState()
       NoteMqlError("reading " + g_statePath);
       return;
      }
-   if(FileReadInteger(h) != STATE_MAGIC || FileReadInteger(h) != STATE_VERSION)
+   int magic = FileReadInteger(h);
+   int version = FileReadInteger(h);
+   if(magic != STATE_MAGIC || version < 1 || version > STATE_VERSION)
      {
       FileClose(h);
       Note(MT5B_LOG_WARN, g_statePath + " is not a state file of this version: starting afresh");
@@ -2000,11 +2055,13 @@ void LoadState()
       cursors = 0;
    ArrayResize(g_savedSymbols, cursors);
    ArrayResize(g_savedMsc, cursors);
+   ArrayResize(g_savedCount, cursors);
    ArrayResize(g_savedAt, cursors);
    for(int i = 0; i < cursors; i++)
      {
       g_savedSymbols[i] = ReadText(h);
       g_savedMsc[i] = FileReadLong(h);
+      g_savedCount[i] = version >= 2 ? FileReadInteger(h) : -1;
       g_savedAt[i] = FileReadLong(h);
      }
    FileClose(h);

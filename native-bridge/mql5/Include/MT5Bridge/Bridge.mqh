@@ -119,6 +119,11 @@ public:
    long              Ack(const string id, const int status, const string reason);
    long              Result(const string id, const bool ok, const string result_json, const string error);
 
+   //--- the newest tick of `symbol` the engine acknowledged on this handle: 1 and time_msc and
+   //--- count (ticks of that millisecond up to it), 0 when none was yet, or MT5B_E_*.
+   //--- Resuming from it after a restart sends no tick twice (docs/PROTOCOL.md, tick_batch).
+   int               TickCursor(const string symbol, long &time_msc, int &count);
+
    //--- counters (MT5B_STAT_*); out is resized to MT5B_STAT_COUNT
    bool              Stats(long &out[]);
 
@@ -515,6 +520,23 @@ long CMT5Bridge::Result(const string id, const bool ok, const string result_json
    int n2 = Utf8(result_json, m_s2, -1);
    int n3 = Utf8(error, m_s3, MT5B_MAX_TEXT_BYTES);
    return Done(mt5b_command_result(m_handle, m_s1, n1, ok ? 1 : 0, m_s2, n2, m_s3, n3));
+  }
+
+//+------------------------------------------------------------------+
+int CMT5Bridge::TickCursor(const string symbol, long &time_msc, int &count)
+  {
+   if(!IsOpen())
+      return (int)Done(MT5B_E_HANDLE);
+   int n = Utf8(symbol, m_s1, -1);
+   long msc = 0;
+   int cnt = 0;
+   int rc = (int)Done(mt5b_tick_cursor(m_handle, m_s1, n, msc, cnt));
+   if(rc == 1)
+     {
+      time_msc = msc;
+      count = cnt;
+     }
+   return rc;
   }
 
 //+------------------------------------------------------------------+

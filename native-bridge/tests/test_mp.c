@@ -322,6 +322,72 @@ static int typed_encode(span msg, const uint8_t *want, size_t want_n, const char
         s.connected = get_oint(msg, "connected");
         body_ea_status(&m, &s);
         frame_of(&out, MT_EA_STATUS, seq, &m);
+    } else if (str_is(msg, "type", "bar_batch")) {
+        enum { CAP = 64 };
+        int64_t tm[CAP], tv[CAP], rv[CAP], sp64[CAP];
+        double o[CAP], hi[CAP], lo[CAP], cl[CAP];
+        int32_t sp[CAP];
+        ostr sym = get_ostr(msg, "symbol"), tf = get_ostr(msg, "timeframe");
+        bar_batch_t b = {sym.p, tf.p, sym.n, tf.n, 0, tm, o, hi, lo, cl, tv, rv, sp};
+        b.count = get_i64s(msg, "time", tm, CAP);
+        get_dbls(msg, "open", o, CAP);
+        get_dbls(msg, "high", hi, CAP);
+        get_dbls(msg, "low", lo, CAP);
+        get_dbls(msg, "close", cl, CAP);
+        get_i64s(msg, "tick_volume", tv, CAP);
+        get_i64s(msg, "real_volume", rv, CAP);
+        get_i64s(msg, "spread", sp64, CAP);
+        for (uint32_t i = 0; i < b.count && i < CAP; i++) sp[i] = (int32_t)sp64[i];
+        body_bar_batch(&m, &b);
+        frame_of(&out, MT_BAR_BATCH, seq, &m);
+    } else if (str_is(msg, "type", "order_event")) {
+        order_event_t o;
+        memset(&o, 0, sizeof o);
+        o.ticket = get_int(msg, "ticket");
+        o.time_msc = get_int(msg, "time_msc");
+        o.symbol = get_ostr(msg, "symbol");
+        o.order_type = get_int(msg, "order_type");
+        o.state = get_int(msg, "state");
+        o.volume_initial = get_dbl(msg, "volume_initial");
+        o.volume_current = get_dbl(msg, "volume_current");
+        o.price_open = get_dbl(msg, "price_open");
+        o.sl = get_odbl(msg, "sl");
+        o.tp = get_odbl(msg, "tp");
+        o.magic = get_oint(msg, "magic");
+        o.position_id = get_oint(msg, "position_id");
+        o.comment = get_ostr(msg, "comment");
+        o.event = get_oint(msg, "event");
+        body_order_event(&m, &o);
+        frame_of(&out, MT_ORDER_EVENT, seq, &m);
+    } else if (str_is(msg, "type", "signal")) {
+        signal_t g;
+        memset(&g, 0, sizeof g);
+        g.time_msc = get_int(msg, "time_msc");
+        g.symbol = get_ostr(msg, "symbol");
+        g.signal_type = get_ostr(msg, "signal_type");
+        g.price = get_dbl(msg, "price");
+        g.confidence = get_odbl(msg, "confidence");
+        g.strategy = get_ostr(msg, "strategy");
+        g.timeframe = get_ostr(msg, "timeframe");
+        g.reason = get_ostr(msg, "reason");
+        g.signal_id = get_ostr(msg, "signal_id");
+        /* metadata takes the EA's path: JSON text (as MQL5 hands it over) -> MessagePack */
+        span meta = get_span(msg, "metadata");
+        buf_t json = {0}, packed = {0};
+        if (meta.p) {
+            mp_rd r;
+            mp_rd_init(&r, meta.p, meta.n);
+            char why[96];
+            CHECK(mp_to_json(&r, &json) == 0 &&
+                      mp_from_json((const char *)json.p, json.len, &packed, 8, 1000, 1, why, sizeof why) == 0,
+                  "%s: metadata through JSON", name);
+            g.metadata = packed.p;
+            g.metadata_len = packed.len;
+        }
+        body_signal(&m, &g);
+        frame_of(&out, MT_SIGNAL, seq, &m);
+        buf_free(&json);
+        buf_free(&packed);
     } else if (str_is(msg, "type", "log")) {
         body_log(&m, get_int(msg, "time_msc"), get_ostr(msg, "level"), get_ostr(msg, "message"));
         frame_of(&out, MT_LOG, seq, &m);

@@ -102,6 +102,9 @@ MT5B_API int32_t MT5B_CALL mt5b_set_ea(int64_t h, const uint8_t *name, int32_t n
                                        int32_t version_len, int64_t magic, const uint8_t *symbol, int32_t symbol_len,
                                        const uint8_t *timeframe, int32_t timeframe_len, int32_t terminal_build);
 
+/* The EA's strategy tag (hello's ea.strategy, at most 128 bytes; empty: none). Before mt5b_start. */
+MT5B_API int32_t MT5B_CALL mt5b_set_strategy(int64_t h, const uint8_t *strategy, int32_t strategy_len);
+
 /*
  * Sizes, before mt5b_start: ticks the ring holds (power of two, default 65536), durable messages
  * the queue holds (default 100000), commands the inbox holds (default 256). 0 keeps a default.
@@ -137,6 +140,53 @@ MT5B_API int32_t MT5B_CALL mt5b_ticks(int64_t h, const uint8_t *symbol, int32_t 
                                       const double *bid, const double *ask, const double *last,
                                       const int64_t *volume, const double *volume_real, const int32_t *flags,
                                       int32_t count, int32_t first_index);
+
+/*
+ * bar_batch: `count` (1 .. 5000) bars of one symbol and timeframe (M1 .. MN1), as CopyRates fills
+ * MqlRates, split by field; time_msc is the bar's open time in server time, milliseconds (MqlRates.time
+ * * 1000). Every bar must have low <= open, close <= high, finite prices >= 0, volumes >= 0, spread
+ * >= 0; one bad bar refuses the call (MT5B_E_ARG), since the engine would refuse the whole batch.
+ */
+MT5B_API int64_t MT5B_CALL mt5b_bar_batch(int64_t h, const uint8_t *symbol, int32_t symbol_len, const uint8_t *timeframe,
+                                          int32_t timeframe_len, const int64_t *time_msc, const double *open,
+                                          const double *high, const double *low, const double *close,
+                                          const int64_t *tick_volume, const int64_t *real_volume, const int32_t *spread,
+                                          int32_t count);
+
+/*
+ * order_event: an order's state as OnTradeTransaction reported it (ORDER_* properties). sl, tp,
+ * magic and position_id are always sent (0 = none); an empty comment is left out; event is the
+ * TRADE_TRANSACTION_TYPE (0 .. 10), or -1 to leave it out.
+ */
+MT5B_API int64_t MT5B_CALL mt5b_order_event(int64_t h, int64_t ticket, int64_t time_msc, const uint8_t *symbol,
+                                            int32_t symbol_len, int32_t order_type, int32_t state, double volume_initial,
+                                            double volume_current, double price_open, double sl, double tp, int64_t magic,
+                                            int64_t position_id, const uint8_t *comment, int32_t comment_len,
+                                            int32_t event);
+
+/*
+ * signal: signal_type "buy", "sell", "close" or "hold"; confidence 0 .. 1, or < 0 to leave it out;
+ * strategy, timeframe, reason and signal_id are left out when empty; metadata_json is a JSON object
+ * (or empty for none), sent as a MessagePack map (8 levels and 1000 values at most, as for
+ * mt5b_command_result). signal_id, when given, makes a resent signal land once (an id: 1 .. 128
+ * bytes, no control characters).
+ */
+MT5B_API int64_t MT5B_CALL mt5b_signal(int64_t h, int64_t time_msc, const uint8_t *symbol, int32_t symbol_len,
+                                       const uint8_t *signal_type, int32_t signal_type_len, double price, double confidence,
+                                       const uint8_t *strategy, int32_t strategy_len, const uint8_t *timeframe,
+                                       int32_t timeframe_len, const uint8_t *reason, int32_t reason_len,
+                                       const uint8_t *metadata_json, int32_t metadata_len, const uint8_t *signal_id,
+                                       int32_t signal_id_len);
+
+/*
+ * The newest tick of `symbol` that the engine acknowledged on this handle: its time_msc and how many
+ * ticks of that millisecond were sent up to and including it (the tick's index + 1). Returns 1 and
+ * fills both, or 0 when no tick of the symbol was acknowledged yet (nothing is written). An EA
+ * resumes from this cursor after a restart (docs/PROTOCOL.md, tick_batch): every tick up to it is
+ * stored, so nothing before it needs sending again. A handle's cursors start empty.
+ */
+MT5B_API int32_t MT5B_CALL mt5b_tick_cursor(int64_t h, const uint8_t *symbol, int32_t symbol_len, int64_t *time_msc,
+                                            int32_t *count);
 
 /*
  * Durable messages: queued, sent, resent until acknowledged. Each returns its seq (> 0) or an

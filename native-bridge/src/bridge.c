@@ -52,6 +52,10 @@ typedef struct dmsg {
     uint32_t len;
     uint32_t fields;
     int type;
+    /* a tick_batch: its symbol and its last tick's (time_msc, index + 1), for the acked cursor */
+    int32_t tsym;
+    int64_t tlast_msc;
+    uint32_t tlast_count;
     uint8_t body[];
 } dmsg;
 
@@ -112,8 +116,8 @@ typedef struct handle {
     int32_t server_len, company_len, currency_len;
     int32_t leverage, margin_mode, trade_mode, utc_offset;
     int has_ea;
-    uint8_t ea_name[129], ea_version[129], ea_symbol[65], timeframe[4];
-    int32_t ea_name_len, ea_version_len, ea_symbol_len, timeframe_len;
+    uint8_t ea_name[129], ea_version[129], ea_symbol[65], timeframe[4], strategy[129];
+    int32_t ea_name_len, ea_version_len, ea_symbol_len, timeframe_len, strategy_len;
     int64_t magic;
     int32_t terminal_build;
     uint32_t ring_cap, queue_cap, inbox_cap;
@@ -150,6 +154,12 @@ typedef struct handle {
     cmd_entry *inbox;
     uint32_t in_head, in_count;
     char err_text[256];
+    /* per symbol: the newest tick the engine acknowledged, as (time_msc, ticks of that millisecond
+       up to and including it); count 0: none yet */
+    struct {
+        int64_t ms;
+        uint32_t count;
+    } acked_cursor[MAX_SYMS];
 
     _Atomic int64_t st[MT5B_STAT_COUNT];
     _Atomic int64_t engine_offset;
@@ -224,7 +234,6 @@ static ostr os_c(const char *s) {
     ostr o = {(const uint8_t *)s, (int32_t)strlen(s), OPT_SET};
     return o;
 }
-static const ostr OS_NONE = {NULL, 0, OPT_ABSENT};
 
 /* ---------- version, open, configuration ---------- */
 
@@ -362,6 +371,23 @@ MT5B_API int32_t MT5B_CALL mt5b_set_account(int64_t hid, int64_t login, const ui
 static const char *const TIMEFRAMES[] = {"M1",  "M2",  "M3",  "M4", "M5", "M6", "M10", "M12", "M15", "M20", "M30",
                                          "H1",  "H2",  "H3",  "H4", "H6", "H8", "H12", "D1",  "W1",  "MN1"};
 
+static int timeframe_ok(const uint8_t *tf, int32_t n) {
+    for (size_t i = 0; i < sizeof TIMEFRAMES / sizeof *TIMEFRAMES; i++)
+        if (strlen(TIMEFRAMES[i]) == (size_t)n && memcmp(TIMEFRAMES[i], tf, (size_t)n) == 0) return 1;
+    return 0;
+}
+
+MT5B_API int32_t MT5B_CALL mt5b_set_strategy(int64_t hid, const uint8_t *strategy, int32_t strategy_len) {
+    handle *h = lookup(hid);
+    if (!h) return MT5B_E_HANDLE;
+    if (h->started) return MT5B_E_STATE;
+    int rc = check_str(strategy, strategy_len, 0, 128);
+    if (rc) return rc;
+    if (strategy_len) memcpy(h->strategy, strategy, (size_t)strategy_len);
+    h->strategy_len = strategy_len;
+    return 0;
+}
+
 MT5B_API int32_t MT5B_CALL mt5b_set_ea(int64_t hid, const uint8_t *name, int32_t name_len, const uint8_t *version,
                                        int32_t version_len, int64_t magic, const uint8_t *symbol, int32_t symbol_len,
                                        const uint8_t *timeframe, int32_t timeframe_len, int32_t terminal_build) {
@@ -373,12 +399,7 @@ MT5B_API int32_t MT5B_CALL mt5b_set_ea(int64_t hid, const uint8_t *name, int32_t
         (rc = check_str(symbol, symbol_len, 0, 64)) || (rc = check_str(timeframe, timeframe_len, 0, 3)))
         return rc;
     if (!safe_int(magic)) return MT5B_E_ARG;
-    if (timeframe_len > 0) {
-        int ok = 0;
-        for (size_t i = 0; i < sizeof TIMEFRAMES / sizeof *TIMEFRAMES; i++)
-            if (strlen(TIMEFRAMES[i]) == (size_t)timeframe_len && memcmp(TIMEFRAMES[i], timeframe, (size_t)timeframe_len) == 0) ok = 1;
-        if (!ok) return MT5B_E_ARG;
-    }
+    if (timeframe_len > 0 && !timeframe_ok(timeframe, timeframe_len)) return MT5B_E_ARG;
     memcpy(h->ea_name, name, (size_t)name_len);
     h->ea_name_len = name_len;
     if (version_len) memcpy(h->ea_version, version, (size_t)version_len);
@@ -615,6 +636,31 @@ MT5B_API int32_t MT5B_CALL mt5b_ticks(int64_t hid, const uint8_t *symbol, int32_
     return count;
 }
 
+MT5B_API int32_t MT5B_CALL mt5b_tick_cursor(int64_t hid, const uint8_t *symbol, int32_t symbol_len, int64_t *time_msc,
+                                            int32_t *count) {
+    handle *h = lookup(hid);
+    if (!h) return MT5B_E_HANDLE;
+    if (!time_msc || !count) return MT5B_E_ARG;
+    int rc = check_str(symbol, symbol_len, 1, 64);
+    if (rc) return rc;
+    /* the EA thread is the only writer of syms: no lock to look one up */
+    uint32_t ns = atomic_load_explicit(&h->nsyms, memory_order_relaxed);
+    int found = 0;
+    plat_lock(&h->mu);
+    for (uint32_t i = 0; i < ns; i++) {
+        if (h->syms[i].len == symbol_len && memcmp(h->syms[i].name, symbol, (size_t)symbol_len) == 0) {
+            if (h->acked_cursor[i].count > 0) {
+                *time_msc = h->acked_cursor[i].ms;
+                *count = (int32_t)h->acked_cursor[i].count;
+                found = 1;
+            }
+            break;
+        }
+    }
+    plat_unlock(&h->mu);
+    return found;
+}
+
 /* ---------- durable messages (EA thread) ---------- */
 
 static dmsg *dmsg_new(int type, const body_t *m) {
@@ -624,6 +670,9 @@ static dmsg *dmsg_new(int type, const body_t *m) {
     d->len = (uint32_t)m->b.len;
     d->fields = m->fields;
     d->type = type;
+    d->tsym = -1;
+    d->tlast_msc = 0;
+    d->tlast_count = 0;
     if (m->b.len) memcpy(d->body, m->b.p, m->b.len);
     return d;
 }
@@ -875,6 +924,123 @@ MT5B_API int64_t MT5B_CALL mt5b_command_result(int64_t hid, const uint8_t *id, i
     body_command_result(&m, os(id, id_len), ok != 0, result.p, result.len, os_opt(error, error_len));
     buf_free(&result);
     return enqueue(h, MT_COMMAND_RESULT, &m);
+}
+
+MT5B_API int64_t MT5B_CALL mt5b_bar_batch(int64_t hid, const uint8_t *symbol, int32_t symbol_len, const uint8_t *timeframe,
+                                          int32_t timeframe_len, const int64_t *time_msc, const double *open,
+                                          const double *high, const double *low, const double *close,
+                                          const int64_t *tick_volume, const int64_t *real_volume, const int32_t *spread,
+                                          int32_t count) {
+    DURABLE_PROLOGUE
+    int rc;
+    if ((rc = check_str(symbol, symbol_len, 1, 64)) || (rc = check_str(timeframe, timeframe_len, 1, 3))) return rc;
+    if (!timeframe_ok(timeframe, timeframe_len) || count < 1 || count > 5000 || !time_msc || !open || !high || !low ||
+        !close || !tick_volume || !real_volume || !spread)
+        return MT5B_E_ARG;
+    for (int32_t i = 0; i < count; i++) {
+        /* the engine refuses the whole batch for one bad bar: refuse it here, where the EA can say which */
+        if (!time_ok(time_msc[i]) || !price_ok(open[i]) || !price_ok(high[i]) || !price_ok(low[i]) || !price_ok(close[i]) ||
+            low[i] > open[i] || low[i] > close[i] || high[i] < open[i] || high[i] < close[i] || tick_volume[i] < 0 ||
+            tick_volume[i] > MP_MAX_SAFE || real_volume[i] < 0 || real_volume[i] > MP_MAX_SAFE || spread[i] < 0)
+            return MT5B_E_ARG;
+    }
+    bar_batch_t b = {symbol, timeframe, symbol_len, timeframe_len, (uint32_t)count, time_msc, open, high, low, close,
+                     tick_volume, real_volume, spread};
+    body_t m = {{0}, 0};
+    body_bar_batch(&m, &b);
+    return enqueue(h, MT_BAR_BATCH, &m);
+}
+
+MT5B_API int64_t MT5B_CALL mt5b_order_event(int64_t hid, int64_t ticket, int64_t time_msc, const uint8_t *symbol,
+                                            int32_t symbol_len, int32_t order_type, int32_t state, double volume_initial,
+                                            double volume_current, double price_open, double sl, double tp, int64_t magic,
+                                            int64_t position_id, const uint8_t *comment, int32_t comment_len,
+                                            int32_t event) {
+    DURABLE_PROLOGUE
+    int rc;
+    if ((rc = check_str(symbol, symbol_len, 1, 64)) || (rc = check_str(comment, comment_len, 0, 128))) return rc;
+    if (ticket < 1 || ticket > MP_MAX_SAFE || !time_ok(time_msc) || order_type < 0 || order_type > 8 || state < 0 ||
+        state > 9 || !price_ok(volume_initial) || !price_ok(volume_current) || !price_ok(price_open) || !price_ok(sl) ||
+        !price_ok(tp) || !safe_int(magic) || position_id < 0 || position_id > MP_MAX_SAFE || event < -1 || event > 10)
+        return MT5B_E_ARG;
+    order_event_t o;
+    memset(&o, 0, sizeof o);
+    o.ticket = ticket;
+    o.time_msc = time_msc;
+    o.symbol = os(symbol, symbol_len);
+    o.order_type = order_type;
+    o.state = state;
+    o.volume_initial = volume_initial;
+    o.volume_current = volume_current;
+    o.price_open = price_open;
+    /* MT5 reports every one of these (0 = none for SL/TP and position): always sent */
+    o.sl.v = sl;
+    o.sl.st = OPT_SET;
+    o.tp.v = tp;
+    o.tp.st = OPT_SET;
+    o.magic.v = magic;
+    o.magic.st = OPT_SET;
+    o.position_id.v = position_id;
+    o.position_id.st = OPT_SET;
+    o.comment = os_opt(comment, comment_len);
+    o.event.v = event;
+    o.event.st = event >= 0 ? OPT_SET : OPT_ABSENT;
+    body_t m = {{0}, 0};
+    body_order_event(&m, &o);
+    return enqueue(h, MT_ORDER_EVENT, &m);
+}
+
+static const char *const SIGNAL_TYPES[] = {"buy", "sell", "close", "hold"};
+
+MT5B_API int64_t MT5B_CALL mt5b_signal(int64_t hid, int64_t time_msc, const uint8_t *symbol, int32_t symbol_len,
+                                       const uint8_t *signal_type, int32_t signal_type_len, double price, double confidence,
+                                       const uint8_t *strategy, int32_t strategy_len, const uint8_t *timeframe,
+                                       int32_t timeframe_len, const uint8_t *reason, int32_t reason_len,
+                                       const uint8_t *metadata_json, int32_t metadata_len, const uint8_t *signal_id,
+                                       int32_t signal_id_len) {
+    DURABLE_PROLOGUE
+    int rc;
+    if ((rc = check_str(symbol, symbol_len, 1, 64)) || (rc = check_str(signal_type, signal_type_len, 1, 5)) ||
+        (rc = check_str(strategy, strategy_len, 0, 128)) || (rc = check_str(timeframe, timeframe_len, 0, 3)) ||
+        (rc = check_str(reason, reason_len, 0, 8192)) || (rc = check_str(metadata_json, metadata_len, 0, 1 << 20)) ||
+        (signal_id_len > 0 && (rc = check_id(signal_id, signal_id_len))))
+        return rc;
+    int type_ok = 0;
+    for (size_t i = 0; i < sizeof SIGNAL_TYPES / sizeof *SIGNAL_TYPES; i++)
+        if (strlen(SIGNAL_TYPES[i]) == (size_t)signal_type_len && memcmp(SIGNAL_TYPES[i], signal_type, (size_t)signal_type_len) == 0)
+            type_ok = 1;
+    /* confidence: < 0 leaves it out; NaN is refused, not taken for "none" */
+    if (!type_ok || !time_ok(time_msc) || !price_ok(price) || confidence != confidence || confidence > 1 ||
+        (timeframe_len > 0 && !timeframe_ok(timeframe, timeframe_len)))
+        return MT5B_E_ARG;
+    buf_t meta = {0};
+    if (metadata_len > 0) {
+        char why[96];
+        /* the protocol's free-form maps (2.5): JSON-like, at most 8 levels and 1000 values */
+        if (mp_from_json((const char *)metadata_json, (size_t)metadata_len, &meta, 8, 1000, 1, why, sizeof why) != 0) {
+            buf_free(&meta);
+            set_error(h, 0, "signal: metadata_json: %s%s", why, NULL);
+            return MT5B_E_ARG;
+        }
+    }
+    signal_t g;
+    memset(&g, 0, sizeof g);
+    g.time_msc = time_msc;
+    g.symbol = os(symbol, symbol_len);
+    g.signal_type = os(signal_type, signal_type_len);
+    g.price = price;
+    g.confidence.v = confidence;
+    g.confidence.st = confidence >= 0 ? OPT_SET : OPT_ABSENT;
+    g.strategy = os_opt(strategy, strategy_len);
+    g.timeframe = os_opt(timeframe, timeframe_len);
+    g.reason = os_opt(reason, reason_len);
+    g.metadata = meta.p;
+    g.metadata_len = meta.len;
+    g.signal_id = os_opt(signal_id, signal_id_len);
+    body_t m = {{0}, 0};
+    body_signal(&m, &g);
+    buf_free(&meta);
+    return enqueue(h, MT_SIGNAL, &m);
 }
 
 /* ---------- commands, stats, errors (EA thread) ---------- */
@@ -1133,7 +1299,7 @@ static void send_hello(io_ctx *c, handle *h) {
     hl.magic.st = OPT_SET;
     hl.ea_symbol = os_opt(h->ea_symbol, h->ea_symbol_len);
     hl.timeframe = os_opt(h->timeframe, h->timeframe_len);
-    hl.strategy = OS_NONE;
+    hl.strategy = os_opt(h->strategy, h->strategy_len);
     if (h->s.base_set && h->s.base + h->s.acked > 0) {
         hl.last_acked_seq.v = h->s.base + h->s.acked;
         hl.last_acked_seq.st = OPT_SET;
@@ -1152,6 +1318,11 @@ static void ack_upto(handle *h, int64_t upto) {
     while (h->q_count > 0) {
         dmsg *d = h->q[h->q_head];
         if (d->num > upto) break;
+        /* one symbol's batches are queued in tick order, so the last acknowledged is the newest */
+        if (d->tsym >= 0) {
+            h->acked_cursor[d->tsym].ms = d->tlast_msc;
+            h->acked_cursor[d->tsym].count = d->tlast_count;
+        }
         free(d);
         h->q[h->q_head] = NULL;
         h->q_head = (h->q_head + 1) % h->q_slots;
@@ -1487,7 +1658,12 @@ static void form_batches(io_ctx *c, handle *h, int64_t now) {
             body_tick_batch(&m, &tb);
             dmsg *d = m.b.oom ? NULL : dmsg_new(MT_TICK_BATCH, &m);
             buf_free(&m.b);
-            if (d) queue_put(h, d, h->q_slots);
+            if (d) {
+                d->tsym = (int32_t)sym;
+                d->tlast_msc = c->sorted[j - 1].time_msc;
+                d->tlast_count = c->sorted[j - 1].idx + 1;
+                queue_put(h, d, h->q_slots);
+            }
             i = j;
         }
     }

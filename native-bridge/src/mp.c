@@ -286,51 +286,64 @@ static int read_container(mp_rd *r, uint32_t *n, uint8_t fixbase, uint8_t tag16,
 int mp_read_array(mp_rd *r, uint32_t *n) { return read_container(r, n, 0x90, 0xdc, 0xdd); }
 int mp_read_map(mp_rd *r, uint32_t *n) { return read_container(r, n, 0x80, 0xde, 0xdf); }
 
-static int skip_depth(mp_rd *r, int depth) {
-    if (depth > 64) return fail(r);
-    switch (mp_peek(r)) {
-    case MP_NIL: r->p++; return 0;
-    case MP_BOOL: r->p++; return 0;
-    case MP_INT:
-    case MP_FLOAT: {
-        int64_t iv;
-        double dv;
-        int ii;
-        return read_number(r, &iv, &dv, &ii);
-    }
-    case MP_STR: {
-        const char *s;
-        uint32_t n;
-        return mp_read_str(r, &s, &n);
-    }
-    case MP_BIN: {
+/*
+ * Skipping checks only the bytes, never the values: a field we do not read may hold anything
+ * MessagePack allows (a uint 64 above INT64_MAX, an ext, a bin, any depth). It is a loop over a
+ * count of values still to skip instead of a recursion, so no nesting depth can exhaust the stack;
+ * the count stays below the bytes left, since every value takes at least one byte.
+ */
+int mp_skip(mp_rd *r) {
+    uint64_t pending = 1;
+    while (pending) {
+        if (need(r, 1)) return -1;
+        if (pending > (uint64_t)(r->end - r->p)) return fail(r);
+        pending--;
         uint8_t c = *r->p;
-        int w = c == 0xc4 ? 1 : c == 0xc5 ? 2 : 4;
-        if (need(r, (size_t)w + 1)) return -1;
-        uint64_t len = be(r->p + 1, w);
-        if (need(r, 1 + w + len)) return -1;
-        r->p += 1 + w + len;
-        return 0;
+        uint64_t head = 1, body = 0, items = 0;
+        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+            /* positive/negative fixint, nil, false, true */
+        } else if (c <= 0x8f) {
+            items = 2 * (uint64_t)(c & 0x0f);
+        } else if (c <= 0x9f) {
+            items = c & 0x0f;
+        } else if (c <= 0xbf) {
+            body = c & 0x1f;
+        } else {
+            int w = 0; /* width of a length or count that follows the tag */
+            switch (c) {
+            case 0xcc: case 0xd0: body = 1; break;
+            case 0xcd: case 0xd1: body = 2; break;
+            case 0xca: case 0xce: case 0xd2: body = 4; break;
+            case 0xcb: case 0xcf: case 0xd3: body = 8; break;
+            case 0xd4: body = 2; break;  /* fixext 1: type byte + 1 */
+            case 0xd5: body = 3; break;  /* fixext 2 */
+            case 0xd6: body = 5; break;  /* fixext 4 */
+            case 0xd7: body = 9; break;  /* fixext 8 */
+            case 0xd8: body = 17; break; /* fixext 16 */
+            case 0xc4: case 0xd9: case 0xc7: w = 1; break;
+            case 0xc5: case 0xda: case 0xc8: case 0xdc: case 0xde: w = 2; break;
+            case 0xc6: case 0xdb: case 0xc9: case 0xdd: case 0xdf: w = 4; break;
+            default: return fail(r); /* 0xc1: never used */
+            }
+            if (w) {
+                if (need(r, (size_t)w + 1)) return -1;
+                uint64_t v = be(r->p + 1, w);
+                head = 1 + (uint64_t)w;
+                if (c == 0xdc || c == 0xdd)
+                    items = v;
+                else if (c == 0xde || c == 0xdf)
+                    items = 2 * v;
+                else
+                    body = v + (c == 0xc7 || c == 0xc8 || c == 0xc9); /* ext: its type byte */
+            }
+        }
+        if ((uint64_t)(r->end - r->p) < head + body) return fail(r);
+        r->p += head + body;
+        pending += items;
     }
-    case MP_ARRAY: {
-        uint32_t n;
-        if (mp_read_array(r, &n)) return -1;
-        for (uint32_t i = 0; i < n; i++)
-            if (skip_depth(r, depth + 1)) return -1;
-        return 0;
-    }
-    case MP_MAP: {
-        uint32_t n;
-        if (mp_read_map(r, &n)) return -1;
-        for (uint32_t i = 0; i < 2 * n; i++)
-            if (skip_depth(r, depth + 1)) return -1;
-        return 0;
-    }
-    default: return fail(r);
-    }
+    return 0;
 }
 
-int mp_skip(mp_rd *r) { return skip_depth(r, 1); }
 
 int mp_key_is(const char *s, uint32_t n, const char *key) { return strlen(key) == n && memcmp(s, key, n) == 0; }
 

@@ -45,7 +45,7 @@ int mp_read_double(mp_rd *r, double *v);
 int mp_read_str(mp_rd *r, const char **s, uint32_t *n);
 int mp_read_array(mp_rd *r, uint32_t *n);
 int mp_read_map(mp_rd *r, uint32_t *n);
-/* Skips one value (nested ones included, up to 64 levels). */
+/* Skips one value of any valid MessagePack form (nested ones included, at any depth). */
 int mp_skip(mp_rd *r);
 /* Reads a key and tells whether it equals `key`. */
 int mp_key_is(const char *s, uint32_t n, const char *key);

@@ -216,6 +216,68 @@ void body_deal(body_t *m, const deal_t *d) {
     body_odbl(m, "tp", d->tp);
 }
 
+/* A column of bars: the fields of MqlRates, in the protocol's order. */
+static void col_int(body_t *m, const char *k, const int64_t *v, uint32_t n) {
+    key(m, k);
+    mp_array(&m->b, n);
+    for (uint32_t i = 0; i < n; i++) mp_int(&m->b, v[i]);
+}
+
+static void col_dbl(body_t *m, const char *k, const double *v, uint32_t n) {
+    key(m, k);
+    mp_array(&m->b, n);
+    for (uint32_t i = 0; i < n; i++) mp_double(&m->b, v[i]);
+}
+
+void body_bar_batch(body_t *m, const bar_batch_t *b) {
+    uint32_t n = b->count;
+    body_str(m, "symbol", b->symbol, b->symbol_len);
+    body_str(m, "timeframe", b->timeframe, b->timeframe_len);
+    col_int(m, "time", b->time, n);
+    col_dbl(m, "open", b->open, n);
+    col_dbl(m, "high", b->high, n);
+    col_dbl(m, "low", b->low, n);
+    col_dbl(m, "close", b->close, n);
+    col_int(m, "tick_volume", b->tick_volume, n);
+    col_int(m, "real_volume", b->real_volume, n);
+    key(m, "spread");
+    mp_array(&m->b, n);
+    for (uint32_t i = 0; i < n; i++) mp_int(&m->b, b->spread[i]);
+}
+
+void body_order_event(body_t *m, const order_event_t *o) {
+    body_int(m, "ticket", o->ticket);
+    body_int(m, "time_msc", o->time_msc);
+    body_ostr(m, "symbol", o->symbol);
+    body_int(m, "order_type", o->order_type);
+    body_int(m, "state", o->state);
+    body_dbl(m, "volume_initial", o->volume_initial);
+    body_dbl(m, "volume_current", o->volume_current);
+    body_dbl(m, "price_open", o->price_open);
+    body_odbl(m, "sl", o->sl);
+    body_odbl(m, "tp", o->tp);
+    body_oint(m, "magic", o->magic);
+    body_oint(m, "position_id", o->position_id);
+    body_ostr(m, "comment", o->comment);
+    body_oint(m, "event", o->event);
+}
+
+void body_signal(body_t *m, const signal_t *g) {
+    body_int(m, "time_msc", g->time_msc);
+    body_ostr(m, "symbol", g->symbol);
+    body_ostr(m, "signal_type", g->signal_type);
+    body_dbl(m, "price", g->price);
+    body_odbl(m, "confidence", g->confidence);
+    body_ostr(m, "strategy", g->strategy);
+    body_ostr(m, "timeframe", g->timeframe);
+    body_ostr(m, "reason", g->reason);
+    if (g->metadata && g->metadata_len) {
+        key(m, "metadata");
+        buf_put(&m->b, g->metadata, g->metadata_len);
+    }
+    body_ostr(m, "signal_id", g->signal_id);
+}
+
 void proto_position(buf_t *out, const position_t *p) {
     body_t m = {{0}, 0};
     body_int(&m, "identifier", p->identifier);

@@ -152,6 +152,41 @@ typedef struct {
 } ea_status_t;
 void body_ea_status(body_t *m, const ea_status_t *s);
 
+typedef struct {
+    const uint8_t *symbol, *timeframe;
+    int32_t symbol_len, timeframe_len;
+    uint32_t count;
+    const int64_t *time; /* ms */
+    const double *open, *high, *low, *close;
+    const int64_t *tick_volume, *real_volume;
+    const int32_t *spread;
+} bar_batch_t;
+void body_bar_batch(body_t *m, const bar_batch_t *b);
+
+typedef struct {
+    int64_t ticket, time_msc;
+    ostr symbol;
+    int64_t order_type, state;
+    double volume_initial, volume_current, price_open;
+    odbl sl, tp;
+    oint magic, position_id;
+    ostr comment;
+    oint event;
+} order_event_t;
+void body_order_event(body_t *m, const order_event_t *o);
+
+typedef struct {
+    int64_t time_msc;
+    ostr symbol, signal_type;
+    double price;
+    odbl confidence;
+    ostr strategy, timeframe, reason;
+    const uint8_t *metadata; /* one MessagePack map, or NULL */
+    size_t metadata_len;
+    ostr signal_id;
+} signal_t;
+void body_signal(body_t *m, const signal_t *g);
+
 void body_log(body_t *m, int64_t time_msc, ostr level, ostr message);
 void body_command_ack(body_t *m, ostr command_id, ostr status, ostr reason);
 /* result: one MessagePack map (or NULL/0 for none). */

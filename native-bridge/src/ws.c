@@ -1,7 +1,7 @@
 #include "ws.h"
 
 #include <ctype.h>
-#include <stdio.h>
+#include <stdio.h> /* snprintf only: nothing here may read past `n` */
 #include <string.h>
 
 /* ---------- SHA-1 (FIPS 180-4) ---------- */
@@ -155,8 +155,18 @@ long ws_parse_response(const uint8_t *in, size_t n, const char *key, char *err, 
     /* status line */
     size_t le = 0;
     while (le < end && s[le] != '\r') le++;
+    /* The status digits are read by hand: `in` has no terminating NUL, and sscanf would look for one
+     * past the end of the response (glibc's sscanf runs strlen first). */
     int status = 0;
-    if (le < 12 || memcmp(s, "HTTP/1.1 ", 9) != 0 || sscanf(s + 9, "%3d", &status) != 1) {
+    int digits = le >= 12 && memcmp(s, "HTTP/1.1 ", 9) == 0;
+    for (size_t k = 9; digits && k < 12; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            digits = 0;
+        else
+            status = status * 10 + (s[k] - '0');
+    }
+    if (digits && le > 12 && s[12] != ' ') digits = 0; /* "HTTP/1.1 1010" is not status 101 */
+    if (!digits) {
         snprintf(err, errcap, "handshake: not an HTTP response");
         return -1;
     }
@@ -405,7 +415,8 @@ void ws_read(ws_reader *r, const uint8_t *in, size_t n, size_t *used, ws_frame_e
             ev_error(ev, 1009, "out of memory");
             return;
         }
-        if (mask)
+        /* An empty fragment copies nothing: r->msg.p may still be NULL, and NULL + 0 is undefined. */
+        if (len && mask)
             unmask(r->msg.p + at, payload, (size_t)len, mask);
         else if (len)
             memcpy(r->msg.p + at, payload, (size_t)len);

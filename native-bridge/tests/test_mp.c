@@ -322,6 +322,72 @@ static int typed_encode(span msg, const uint8_t *want, size_t want_n, const char
         s.connected = get_oint(msg, "connected");
         body_ea_status(&m, &s);
         frame_of(&out, MT_EA_STATUS, seq, &m);
+    } else if (str_is(msg, "type", "bar_batch")) {
+        enum { CAP = 64 };
+        int64_t tm[CAP], tv[CAP], rv[CAP], sp64[CAP];
+        double o[CAP], hi[CAP], lo[CAP], cl[CAP];
+        int32_t sp[CAP];
+        ostr sym = get_ostr(msg, "symbol"), tf = get_ostr(msg, "timeframe");
+        bar_batch_t b = {sym.p, tf.p, sym.n, tf.n, 0, tm, o, hi, lo, cl, tv, rv, sp};
+        b.count = get_i64s(msg, "time", tm, CAP);
+        get_dbls(msg, "open", o, CAP);
+        get_dbls(msg, "high", hi, CAP);
+        get_dbls(msg, "low", lo, CAP);
+        get_dbls(msg, "close", cl, CAP);
+        get_i64s(msg, "tick_volume", tv, CAP);
+        get_i64s(msg, "real_volume", rv, CAP);
+        get_i64s(msg, "spread", sp64, CAP);
+        for (uint32_t i = 0; i < b.count && i < CAP; i++) sp[i] = (int32_t)sp64[i];
+        body_bar_batch(&m, &b);
+        frame_of(&out, MT_BAR_BATCH, seq, &m);
+    } else if (str_is(msg, "type", "order_event")) {
+        order_event_t o;
+        memset(&o, 0, sizeof o);
+        o.ticket = get_int(msg, "ticket");
+        o.time_msc = get_int(msg, "time_msc");
+        o.symbol = get_ostr(msg, "symbol");
+        o.order_type = get_int(msg, "order_type");
+        o.state = get_int(msg, "state");
+        o.volume_initial = get_dbl(msg, "volume_initial");
+        o.volume_current = get_dbl(msg, "volume_current");
+        o.price_open = get_dbl(msg, "price_open");
+        o.sl = get_odbl(msg, "sl");
+        o.tp = get_odbl(msg, "tp");
+        o.magic = get_oint(msg, "magic");
+        o.position_id = get_oint(msg, "position_id");
+        o.comment = get_ostr(msg, "comment");
+        o.event = get_oint(msg, "event");
+        body_order_event(&m, &o);
+        frame_of(&out, MT_ORDER_EVENT, seq, &m);
+    } else if (str_is(msg, "type", "signal")) {
+        signal_t g;
+        memset(&g, 0, sizeof g);
+        g.time_msc = get_int(msg, "time_msc");
+        g.symbol = get_ostr(msg, "symbol");
+        g.signal_type = get_ostr(msg, "signal_type");
+        g.price = get_dbl(msg, "price");
+        g.confidence = get_odbl(msg, "confidence");
+        g.strategy = get_ostr(msg, "strategy");
+        g.timeframe = get_ostr(msg, "timeframe");
+        g.reason = get_ostr(msg, "reason");
+        g.signal_id = get_ostr(msg, "signal_id");
+        /* metadata takes the EA's path: JSON text (as MQL5 hands it over) -> MessagePack */
+        span meta = get_span(msg, "metadata");
+        buf_t json = {0}, packed = {0};
+        if (meta.p) {
+            mp_rd r;
+            mp_rd_init(&r, meta.p, meta.n);
+            char why[96];
+            CHECK(mp_to_json(&r, &json) == 0 &&
+                      mp_from_json((const char *)json.p, json.len, &packed, 8, 1000, 1, why, sizeof why) == 0,
+                  "%s: metadata through JSON", name);
+            g.metadata = packed.p;
+            g.metadata_len = packed.len;
+        }
+        body_signal(&m, &g);
+        frame_of(&out, MT_SIGNAL, seq, &m);
+        buf_free(&json);
+        buf_free(&packed);
     } else if (str_is(msg, "type", "log")) {
         body_log(&m, get_int(msg, "time_msc"), get_ostr(msg, "level"), get_ostr(msg, "message"));
         frame_of(&out, MT_LOG, seq, &m);
@@ -578,6 +644,61 @@ static void test_writer(void) {
     buf_free(&b);
 }
 
+/* mp_skip steps over what a field it does not read may hold: every valid MessagePack value. */
+static void test_skip(void) {
+    mp_rd r;
+    /* A uint 64 above INT64_MAX is valid MessagePack; an unknown field holding one must not fail the
+     * frame (the readers refuse it only where a value is wanted). */
+    uint8_t big[] = {0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0};
+    mp_rd_init(&r, big, sizeof big);
+    CHECK(mp_skip(&r) == 0 && mp_skip(&r) == 0 && r.p == r.end, "uint 64 above INT64_MAX skipped");
+    /* ext formats: not in the protocol's subset, but valid MessagePack, so skippable */
+    uint8_t ext[] = {0xd4, 1, 2, 0xd5, 1, 2, 3, 0xd6, 1, 0, 0, 0, 0, 0xd7, 0xff, 0, 0, 0, 0, 0, 0, 0, 0,
+                     0xd8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                     0xc7, 2, 5, 'a', 'b', 0xc8, 0, 1, 5, 'c', 0xc9, 0, 0, 0, 0, 5};
+    mp_rd_init(&r, ext, sizeof ext);
+    int skipped = 0;
+    while (r.p < r.end && mp_skip(&r) == 0) skipped++;
+    CHECK(skipped == 8 && r.p == r.end && !r.err, "8 ext values skipped, got %d", skipped);
+    /* bin 8/16/32, float 32/64, every int width, nil/bool, fixstr, str 8 */
+    uint8_t misc[] = {0xc4, 1, 9, 0xc5, 0, 0, 0xc6, 0, 0, 0, 1, 9, 0xca, 0, 0, 0, 0, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0,
+                      0xcc, 1, 0xcd, 0, 1, 0xce, 0, 0, 0, 1, 0xd0, 1, 0xd1, 0, 1, 0xd2, 0, 0, 0, 1, 0xd3, 0, 0, 0, 0, 0, 0, 0, 1,
+                      0xc0, 0xc2, 0xc3, 0xa1, 'x', 0xd9, 1, 'y', 0x7f, 0xe0};
+    mp_rd_init(&r, misc, sizeof misc);
+    skipped = 0;
+    while (r.p < r.end && mp_skip(&r) == 0) skipped++;
+    CHECK(skipped == 19 && r.p == r.end && !r.err, "19 scalars skipped, got %d", skipped);
+    /* nesting: deeper than any recursion budget (no stack to exhaust), and the count of what is
+     * still to skip is checked against the bytes left */
+    static uint8_t deep[100001];
+    memset(deep, 0x91, sizeof deep - 1);
+    deep[sizeof deep - 1] = 0xc0;
+    mp_rd_init(&r, deep, sizeof deep);
+    CHECK(mp_skip(&r) == 0 && r.p == r.end, "100000 nested arrays skipped");
+    mp_rd_init(&r, deep, sizeof deep - 1);
+    CHECK(mp_skip(&r) != 0, "nested arrays without their innermost value refused");
+    uint8_t map32[] = {0xdf, 0, 0, 0, 2, 0xa1, 'a', 0x90, 0xa1, 'b', 0xde, 0, 0};
+    mp_rd_init(&r, map32, sizeof map32);
+    CHECK(mp_skip(&r) == 0 && r.p == r.end, "map 32 holding an array and a map 16");
+    uint8_t short_map[] = {0x82, 0xa1, 'a', 1, 0xa1, 'b'};
+    mp_rd_init(&r, short_map, sizeof short_map);
+    CHECK(mp_skip(&r) != 0, "map missing its last value refused");
+    uint8_t short_bin[] = {0xc6, 0xff, 0xff, 0xff, 0xff, 0};
+    mp_rd_init(&r, short_bin, sizeof short_bin);
+    CHECK(mp_skip(&r) != 0, "bin 32 longer than the buffer refused");
+    uint8_t short_ext[] = {0xc9, 0, 0, 0, 1, 5};
+    mp_rd_init(&r, short_ext, sizeof short_ext);
+    CHECK(mp_skip(&r) != 0, "ext 32 without its data refused");
+    uint8_t c1[] = {0x91, 0xc1};
+    mp_rd_init(&r, c1, sizeof c1);
+    CHECK(mp_skip(&r) != 0, "0xc1 inside an array refused");
+    /* the decoder ignores an unknown field holding such a value */
+    uint8_t ack[] = {0x83, 0xa4, 't', 'y', 'p', 'e', 0xa3, 'a', 'c', 'k', 0xa1, 'z', 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                     0xff, 0xa3, 's', 'e', 'q', 7};
+    engine_msg_t m;
+    CHECK(proto_decode(ack, sizeof ack, &m) == 0 && m.type == EM_ACK && m.seq == 7, "ack with a huge unknown field");
+}
+
 static void test_reader(void) {
     /* every int format, float 32, and the failures */
     uint8_t v1[] = {0xcf, 0, 0, 0, 0, 0, 0, 1, 0}; /* uint 64: 256 */
@@ -604,9 +725,7 @@ static void test_reader(void) {
     uint8_t trunc[] = {0xcd, 0x01};
     mp_rd_init(&r, trunc, sizeof trunc);
     CHECK(mp_read_int(&r, &iv) != 0, "truncated int");
-    uint8_t ext[] = {0xd4, 0x01, 0x02};
-    mp_rd_init(&r, ext, sizeof ext);
-    CHECK(mp_skip(&r) != 0, "ext refused");
+    test_skip();
     uint8_t c1[] = {0xc1};
     mp_rd_init(&r, c1, 1);
     CHECK(mp_skip(&r) != 0, "0xc1 refused");

@@ -566,6 +566,8 @@ static void ea_thread(void *arg) {
     ea_t *e = arg;
     int64_t t = 1732000000000LL;
     int sent_ticks = 0, deals = 0, logs = 0;
+    int64_t last_ms = 0, last2_ms = 0; /* the newest tick of each symbol, and how many at its ms */
+    int32_t at_last = 0, at_last2 = 0;
     int32_t sl = (int32_t)strlen(e->symbol);
     char sym2[16];
     snprintf(sym2, sizeof sym2, "%s.b", e->symbol);
@@ -575,6 +577,8 @@ static void ea_thread(void *arg) {
             if (i % 4 != 3) t += 1 + i % 7;
             int rc = mt5b_tick(e->h, (const uint8_t *)e->symbol, sl, t, 1.1 + i * 1e-5, 1.1002, 0, 0, 0, 6);
             CHECK(rc == 0, "mt5b_tick %d", rc);
+            at_last = t == last_ms ? at_last + 1 : 1;
+            last_ms = t;
             sent_ticks++;
         }
         /* and an array of ticks of a second symbol, as CopyTicksRange gives them */
@@ -591,6 +595,8 @@ static void ea_thread(void *arg) {
             fl[i] = 2;
         }
         CHECK(mt5b_ticks(e->h, (const uint8_t *)sym2, (int32_t)strlen(sym2), tm, bid, ask, last, vol, vr, fl, 20, 0) == 20, "ticks");
+        last2_ms = tm[19];
+        at_last2 = 2; /* tm[18] and tm[19] share a millisecond */
         sent_ticks += 20;
         t += 10;
         if (deals < e->deals) {
@@ -632,6 +638,13 @@ static void ea_thread(void *arg) {
     }
     e->pushed = sent_ticks;
     e->dropped = st[MT5B_STAT_TICKS_DROPPED];
+    /* everything is acknowledged (through drops and resends): the acked cursors are the newest ticks */
+    int64_t cm = 0;
+    int32_t cc = 0;
+    CHECK(mt5b_tick_cursor(e->h, (const uint8_t *)e->symbol, sl, &cm, &cc) == 1 && cm == last_ms && cc == at_last,
+          "%s acked cursor (%lld, %d), want (%lld, %d)", e->symbol, (long long)cm, cc, (long long)last_ms, at_last);
+    CHECK(mt5b_tick_cursor(e->h, (const uint8_t *)sym2, (int32_t)strlen(sym2), &cm, &cc) == 1 && cm == last2_ms && cc == at_last2,
+          "%s acked cursor (%lld, %d), want (%lld, %d)", sym2, (long long)cm, cc, (long long)last2_ms, at_last2);
 }
 
 static int64_t open_handle(const char *instance, int ring) {
@@ -705,6 +718,19 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 1000; i++) CHECK(mt5b_tick(g, (const uint8_t *)"GAP", 3, 1000 + i, 1, 1, 0, 0, 0, 0) == 0, "gap tick");
     int64_t gst[MT5B_STAT_COUNT];
     mt5b_stats(g, gst, MT5B_STAT_COUNT);
+    /* nothing acknowledged yet (the welcome is delayed): no cursor, and nothing written */
+    int64_t gm = -1;
+    int32_t gc = -1;
+    CHECK(mt5b_tick_cursor(g, (const uint8_t *)"GAP", 3, &gm, &gc) == 0 && gm == -1 && gc == -1, "no acked cursor before welcome");
+    CHECK(mt5b_tick_cursor(g, (const uint8_t *)"NONE", 4, &gm, &gc) == 0, "no cursor for an unknown symbol");
+    /* symbol names are refused above 64 bytes, never cut */
+    char sym65[66];
+    memset(sym65, 'S', 65);
+    sym65[65] = 0;
+    CHECK(mt5b_tick_cursor(g, (const uint8_t *)sym65, 64, &gm, &gc) == 0, "64 bytes: a valid symbol, no cursor yet");
+    CHECK(mt5b_tick(g, (const uint8_t *)sym65, 65, 5000, 1, 1, 0, 0, 0, 0) == MT5B_E_ARG, "65-byte symbol refused");
+    CHECK(mt5b_tick_cursor(g, (const uint8_t *)sym65, 65, &gm, &gc) == MT5B_E_ARG, "65-byte symbol cursor refused");
+    CHECK(mt5b_symbol_spec(g, (const uint8_t *)sym65, 65, 5, 1e-5, 1, 1, 1, 1, 1, 1) == MT5B_E_ARG, "65-byte symbol spec refused");
     CHECK(gst[MT5B_STAT_TICKS_DROPPED] == 936 && gst[MT5B_STAT_TICKS_QUEUED] == 64, "936 dropped, 64 kept: %lld %lld",
           (long long)gst[MT5B_STAT_TICKS_DROPPED], (long long)gst[MT5B_STAT_TICKS_QUEUED]);
 
@@ -719,6 +745,9 @@ int main(int argc, char **argv) {
         if (gst[MT5B_STAT_QUEUE_DEPTH] == 0 && gst[MT5B_STAT_TICKS_QUEUED] == 0 && gst[MT5B_STAT_CONNECTED]) break;
         plat_sleep_ms(5);
     }
+    /* after the overflow the acked cursor is the newest tick (1999), past the dropped ones */
+    CHECK(mt5b_tick_cursor(g, (const uint8_t *)"GAP", 3, &gm, &gc) == 1 && gm == 1999 && gc == 1, "gap cursor (%lld, %d)",
+          (long long)gm, gc);
     int64_t sa[MT5B_STAT_COUNT];
     mt5b_stats(a.h, sa, MT5B_STAT_COUNT);
     CHECK(sa[MT5B_STAT_RECONNECTS] >= 3, "A reconnected after the drops: %lld", (long long)sa[MT5B_STAT_RECONNECTS]);

@@ -3,7 +3,11 @@
  * frame headers with 7/16/64-bit lengths, masking, fragmentation with control frames between the
  * fragments, close frames, byte-by-byte delivery, and the protocol errors a reader must refuse.
  */
+/* mmap, MAP_ANONYMOUS and sysconf under -std=c11 */
+#define _DEFAULT_SOURCE
 #include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "ws.h"
 #include "testutil.h"
@@ -168,6 +172,70 @@ static void test_lengths_and_masking(void) {
     }
 }
 
+/*
+ * A response that ends exactly at the end of readable memory: the parser must not look one byte
+ * further (sscanf did: glibc's looks for a terminating NUL the network buffer never has, and the
+ * next page is not mapped). The guard page turns such a read into a crash in any build.
+ */
+static void test_handshake_at_page_end(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    uint8_t *mem = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(mem != MAP_FAILED, "mmap");
+    if (mem == MAP_FAILED) return;
+    CHECK(mprotect(mem + page, (size_t)page, PROT_NONE) == 0, "guard page");
+    const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
+    char err[128];
+    const char *cases[] = {
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+        "HTTP/1.1 101\r\n\r\n", /* digits run up to the end of the status line */
+        "HTTP/1.1 503 Service Unavailable\r\n\r\n",
+    };
+    long want[] = {(long)strlen(cases[0]), -1, -1};
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(cases[i]);
+        uint8_t *at = mem + page - n;
+        memcpy(at, cases[i], n);
+        long got = ws_parse_response(at, n, key, err, sizeof err);
+        CHECK(got == want[i], "case %d at the page end: %ld (%s)", i, got, got < 0 ? err : "");
+    }
+    /* the status digits are checked, not just scanned */
+    const char *bad[] = {"HTTP/1.1 1x1 OK\r\n\r\n", "HTTP/1.1 1010 OK\r\n\r\n", "HTTP/1.1  101 OK\r\n\r\n", "HTTP/1.1 10\r\n\r\n"};
+    for (int i = 0; i < 4; i++) {
+        size_t n = strlen(bad[i]);
+        uint8_t *at = mem + page - n;
+        memcpy(at, bad[i], n);
+        err[0] = 0;
+        CHECK(ws_parse_response(at, n, key, err, sizeof err) < 0 && strstr(err, "not an HTTP response"), "bad status line %d: %s",
+              i, err);
+    }
+    const char *s400 = "HTTP/1.1 400 Bad Request\r\n\r\n";
+    memcpy(mem + page - strlen(s400), s400, strlen(s400));
+    CHECK(ws_parse_response(mem + page - strlen(s400), strlen(s400), key, err, sizeof err) < 0 && strstr(err, "HTTP 400"),
+          "status 400 read by hand: %s", err);
+    munmap(mem, (size_t)page * 2);
+}
+
+/* An empty masked non-final fragment first: nothing to copy into a buffer not yet allocated. */
+static void test_empty_fragments(void) {
+    const uint8_t mask[4] = {9, 8, 7, 6};
+    buf_t w = {0};
+    ws_write_frame(&w, WS_OP_BINARY, 0, NULL, 0, mask);
+    ws_write_frame(&w, WS_OP_CONT, 0, NULL, 0, mask);
+    ws_write_frame(&w, WS_OP_CONT, 1, (const uint8_t *)"ok", 2, mask);
+    ws_write_frame(&w, WS_OP_TEXT, 0, NULL, 0, mask);
+    ws_write_frame(&w, WS_OP_CONT, 1, NULL, 0, mask);
+    ws_reader s;
+    ws_reader_init(&s, 1024, 1);
+    int c = feed(&s, w.p, w.len, w.len, evs, 8);
+    CHECK(c == 2, "two messages, got %d", c);
+    CHECK(evs[0].type == WS_MESSAGE && evs[0].opcode == WS_OP_BINARY && evs[0].len == 2 && memcmp(evs[0].data, "ok", 2) == 0,
+          "empty fragments then 'ok'");
+    CHECK(evs[1].type == WS_MESSAGE && evs[1].opcode == WS_OP_TEXT && evs[1].len == 0, "a message of empty fragments only");
+    ws_reader_free(&s);
+    buf_free(&w);
+}
+
 static void test_fragments(void) {
     buf_t w = {0};
     ws_write_frame(&w, WS_OP_BINARY, 0, (const uint8_t *)"abc", 3, NULL);
@@ -276,7 +344,9 @@ int main(void) {
     test_hashes();
     test_handshake();
     test_lengths_and_masking();
+    test_handshake_at_page_end();
     test_fragments();
+    test_empty_fragments();
     test_close();
     test_errors();
     return t_done("test_ws");

@@ -34,7 +34,7 @@ input int    InpHeartbeatSeconds    = 5;      // ea_status heartbeat period, s
 input int    InpHistoryDays         = 30;     // Deal history sent on the first run, days (0: all)
 input int    InpTickBackfillMinutes = 10;     // After a restart, resend ticks missed up to this long ago, min
 input int    InpTickRing            = 0;      // Bridge tick ring size (power of two; 0: 65536)
-input int    InpCloseTimeoutMs      = 1000;   // OnDeinit: wait this long for the engine's acks, ms
+input int    InpCloseTimeoutMs      = 1000;   // OnDeinit: wait this long for the engine's acks, ms (0 .. 1500)
 input group "Trading"
 input long   InpMagic               = 0;      // Magic number (announced to the engine; targets commands)
 input int    InpDeviationPoints     = 20;     // Slippage allowed when closing positions, points
@@ -48,7 +48,7 @@ input double InpMaxDailyLoss        = 0.0;    // Daily loss limit, account curre
 #define EA_VERSION             "1.00"
 #define STATE_FOLDER           "MT5EngineBridge"
 #define STATE_MAGIC            0x4D543542   // "MT5B"
-#define STATE_VERSION          1
+#define STATE_VERSION          2            // 2: tick cursors are the acknowledged ones, with their count
 #define DEAL_LOOKBACK_S        60           // history re-read before the deal cursor: deals can land late
 #define RECENT_DEALS           1024         // tickets already queued on this handle, skipped by re-reads
 #define MAX_PENDING_DEAL_SEQS  1000
@@ -57,10 +57,15 @@ input double InpMaxDailyLoss        = 0.0;    // Daily loss limit, account curre
 #define COMMANDS_PER_PASS      8
 #define MAX_PENDING_LOGS       64
 #define MAX_SNAPSHOT_POSITIONS 10000        // the protocol's limit per positions_snapshot
-#define TICK_RESUME_REWIND_MS  5000         // resent on resume: the ring may not have flushed at close
+#define V1_RESUME_REWIND_MS    5000         // a version 1 state file's cursors: the old rewind, once
 #define OPEN_RETRY_S           10
 #define REPORT_EVERY_MS        60000        // the same failure is logged at most this often
 #define MAX_REPORT_KEYS        32
+//--- MT5 ends OnDeinit after about 2.5 s. Close waits up to InpCloseTimeoutMs for acks plus up to
+//--- 0.5 s for the WebSocket close, and the ticks, heartbeat and state file come before it.
+#define MAX_CLOSE_TIMEOUT_MS   1500
+#define STATE_SAVE_EVERY_MS    5000         // acks move the cursors often: the file is rewritten at most this often
+#define MAX_SYMBOL_BYTES       64           // the protocol's limit (UTF-8 bytes)
 
 #define JSON_STRING 0
 #define JSON_NUMBER 1
@@ -78,6 +83,8 @@ struct SymbolCursor
    string            name;
    long              last_msc;    // 0: not started
    int               at_last;
+   long              acked_msc;   // the newest tick the engine acknowledged (0: none): saved, resumed from
+   int               acked_count; // ticks of acked_msc up to and including it
    bool              caught_up;   // false until a timer pass copied up to now
    bool              spec_sent;
   };
@@ -141,6 +148,8 @@ bool         g_ready = false;          // instance id known, state loaded
 bool         g_stopping = false;
 string       g_instanceId = "";
 string       g_statePath = "";
+bool         g_stateDirty = false;     // cursors moved since the state file was written
+ulong        g_stateSavedAt = 0;
 datetime     g_nextOpenAttempt = 0;
 string       g_lastOpenError = "";
 
@@ -203,6 +212,7 @@ int          g_logsDropped = 0;
 //--- tick cursors read from the state file, applied to matching symbols
 string       g_savedSymbols[];
 long         g_savedMsc[];
+int          g_savedCount[];               // -1: from a version 1 file (no count)
 long         g_savedAt[];
 
 //+------------------------------------------------------------------+
@@ -253,12 +263,21 @@ void OnDeinit(const int reason)
       g_bridge.Status(ServerNowMsc(), MT5B_STATE_STOPPING, TerminalTradeAllowed(), EaTradeAllowed(),
                       TerminalConnected(), g_lastMqlError, "OnDeinit: " + DeinitReasonText(reason));
       FlushLogs();
+     }
+   //--- the state first: if the terminal cuts OnDeinit short during Close, the cursors and
+   //--- command ids are on disk already
+   if(g_ready)
+     {
+      if(g_bridge.IsOpen())
+         TrackAckedTicks();
+      SaveState();
+     }
+   if(g_bridge.IsOpen())
+     {
       //--- short: the terminal gives OnDeinit little time, and what is not acknowledged is
-      //--- re-read from history (deals) or resent from the tick cursor (ticks) next time
+      //--- re-read from history (deals) or resent from the acknowledged tick cursor next time
       g_bridge.Close(InpCloseTimeoutMs);
      }
-   if(g_ready)
-      SaveState();
   }
 
 //+------------------------------------------------------------------+
@@ -292,6 +311,7 @@ void OnTimer()
    ProcessCommands();
    SendHeartbeatIfDue();
    FlushLogs();
+   SaveStateIfDue();
   }
 
 //+------------------------------------------------------------------+
@@ -328,6 +348,8 @@ void RunStrategy()
 void ResetGlobals()
   {
    g_ready = false;
+   g_stateDirty = false;
+   g_stateSavedAt = 0;
    g_stopping = false;
    g_instanceId = "";
    g_statePath = "";
@@ -364,6 +386,7 @@ void ResetGlobals()
    g_logsDropped = 0;
    ArrayResize(g_savedSymbols, 0);
    ArrayResize(g_savedMsc, 0);
+   ArrayResize(g_savedCount, 0);
    ArrayResize(g_savedAt, 0);
   }
 
@@ -379,6 +402,11 @@ bool CheckInputs()
    if(CMT5Bridge::Utf8(InpToken, buf, -1) > 256)
      {
       Print("InpToken is longer than 256 bytes: paste only the token, the last line of 'token create'");
+      return false;
+     }
+   if(CMT5Bridge::Utf8(_Symbol, buf, -1) > MAX_SYMBOL_BYTES)
+     {
+      Print("the chart symbol '", _Symbol, "' is longer than ", MAX_SYMBOL_BYTES, " bytes of UTF-8, the protocol's limit");
       return false;
      }
    if(StringFind(InpEngineUrl, "wss://") == 0)
@@ -406,10 +434,11 @@ bool CheckInputs()
       Print("InpTickRing must be 0 (the default, 65536) or a power of two of at least 1024");
       return false;
      }
-   if(InpHistoryDays < 0 || InpTickBackfillMinutes < 0 || InpCloseTimeoutMs < 0 || InpCloseTimeoutMs > 10000 ||
-      InpDeviationPoints < 0)
+   if(InpHistoryDays < 0 || InpTickBackfillMinutes < 0 || InpCloseTimeoutMs < 0 ||
+      InpCloseTimeoutMs > MAX_CLOSE_TIMEOUT_MS || InpDeviationPoints < 0)
      {
-      Print("InpHistoryDays, InpTickBackfillMinutes and InpDeviationPoints must be >= 0; InpCloseTimeoutMs 0 .. 10000");
+      Print("InpHistoryDays, InpTickBackfillMinutes and InpDeviationPoints must be >= 0; InpCloseTimeoutMs 0 .. ",
+            MAX_CLOSE_TIMEOUT_MS, " (MT5 ends OnDeinit after about 2.5 s)");
       return false;
      }
    if(InpRiskPercent < 0 || InpRiskPercent > 100 || InpMaxLots < 0 || InpMaxPositions < 0 || InpMaxDailyLoss < 0)
@@ -441,6 +470,13 @@ bool InitSymbols()
       StringTrimRight(name);
       if(name == "" || FindCursor(name) >= 0)
          continue;
+      uchar utf8[];
+      if(CMT5Bridge::Utf8(name, utf8, -1) > MAX_SYMBOL_BYTES)
+        {
+         //--- a cut name would stream under another symbol's name: refuse instead
+         Print("symbol '", name, "' is longer than ", MAX_SYMBOL_BYTES, " bytes of UTF-8, the protocol's limit: it cannot be streamed");
+         return false;
+        }
       if(!SymbolSelect(name, true))
         {
          Print("symbol '", name, "' cannot be selected (error ", GetLastError(), "): is it spelled as in Market Watch, suffix included?");
@@ -451,6 +487,8 @@ bool InitSymbols()
       g_cursors[k].name = name;
       g_cursors[k].last_msc = 0;
       g_cursors[k].at_last = 0;
+      g_cursors[k].acked_msc = 0;
+      g_cursors[k].acked_count = 0;
       g_cursors[k].caught_up = false;
       g_cursors[k].spec_sent = false;
      }
@@ -685,6 +723,7 @@ void WatchBridge()
    WatchEngineError(g_stats[MT5B_STAT_LAST_ERROR]);
    WatchDroppedTicks(g_stats[MT5B_STAT_TICKS_DROPPED]);
    CommitAckedDeals(g_stats[MT5B_STAT_ACKED_SEQ]);
+   TrackAckedTicks();
   }
 
 //+------------------------------------------------------------------+
@@ -823,10 +862,14 @@ void StartCursorAtLatest(const int i)
   }
 
 //+------------------------------------------------------------------+
-//| A cursor saved at the last deinit is resumed if it is recent      |
-//| enough, a few seconds early: what the ring had not flushed at     |
-//| close is sent again, and the engine stores a resent tick once     |
-//| (its key is symbol, time_msc and index within the millisecond).   |
+//| A saved cursor is resumed exactly, if it is recent enough. It is  |
+//| the newest tick the engine acknowledged (mt5b_tick_cursor), so    |
+//| every tick up to it is stored: the next CopyTicksRange starts at  |
+//| its millisecond and skips the `count` ticks of it already sent,   |
+//| and nothing older is sent again. This relies on the terminal      |
+//| returning the ticks of that one millisecond in the same order;    |
+//| rewinding further would rely on it for every millisecond resent,  |
+//| which a terminal that re-downloaded its history does not keep.    |
 //+------------------------------------------------------------------+
 void ApplySavedCursors()
   {
@@ -834,7 +877,7 @@ void ApplySavedCursors()
    for(int s = 0; s < ArraySize(g_savedSymbols); s++)
      {
       int i = FindCursor(g_savedSymbols[s]);
-      if(i < 0 || g_savedMsc[s] <= TICK_RESUME_REWIND_MS)
+      if(i < 0 || g_savedMsc[s] <= 0 || (g_savedCount[s] < 0 && g_savedMsc[s] <= V1_RESUME_REWIND_MS))
          continue;
       if(now - g_savedAt[s] > (long)InpTickBackfillMinutes * 60)
         {
@@ -842,9 +885,44 @@ void ApplySavedCursors()
               TimeToString((datetime)(g_savedMsc[s] / 1000), TIME_DATE | TIME_SECONDS) + " are not sent");
          continue;
         }
-      g_cursors[i].last_msc = g_savedMsc[s] - TICK_RESUME_REWIND_MS;
-      g_cursors[i].at_last = 0;
+      if(g_savedCount[s] < 0)
+        {
+         //--- a version 1 file saved what was handed to the bridge, not what was acknowledged
+         g_cursors[i].last_msc = g_savedMsc[s] - V1_RESUME_REWIND_MS;
+         g_cursors[i].at_last = 0;
+        }
+      else
+        {
+         g_cursors[i].last_msc = g_savedMsc[s];
+         g_cursors[i].at_last = g_savedCount[s];
+         g_cursors[i].acked_msc = g_savedMsc[s];
+         g_cursors[i].acked_count = g_savedCount[s];
+        }
       g_cursors[i].caught_up = false;
+     }
+  }
+
+//+------------------------------------------------------------------+
+//| Follows the bridge's acknowledged cursor of each symbol; the      |
+//| state file gets it at the next throttled save.                    |
+//+------------------------------------------------------------------+
+void TrackAckedTicks()
+  {
+   for(int i = 0; i < ArraySize(g_cursors); i++)
+     {
+      long msc = 0;
+      int count = 0;
+      int rc = g_bridge.TickCursor(g_cursors[i].name, msc, count);
+      if(rc < 0)
+        {
+         BridgeFailed("tick cursor " + g_cursors[i].name, rc);
+         continue;
+        }
+      if(rc == 0 || (msc == g_cursors[i].acked_msc && count == g_cursors[i].acked_count))
+         continue;
+      g_cursors[i].acked_msc = msc;
+      g_cursors[i].acked_count = count;
+      SaveStateSoon();
      }
   }
 
@@ -883,8 +961,9 @@ void StartDealResync()
 //+------------------------------------------------------------------+
 //| Sends every deal of the history from the read cursor (minus a     |
 //| look-back) that this handle has not queued yet. On MT5B_E_FULL     |
-//| the pass stops and the next one starts from the same point: the   |
-//| history keeps the data.                                           |
+//| the pass stops, and the read cursor moves up to what was queued   |
+//| (short of the refused deal's millisecond): the next pass goes on  |
+//| from there, so a history larger than the queue gets through.      |
 //+------------------------------------------------------------------+
 void SyncDeals()
   {
@@ -913,7 +992,17 @@ void SyncDeals()
       if(seq == MT5B_E_FULL)
         {
          BridgeFailed("deal", seq);
-         return;                                // still dirty: retried next pass
+         //--- still dirty: the next pass starts after what was queued. The history is in time
+         //--- order, so every deal before the refused one's millisecond is queued; deals of that
+         //--- millisecond already queued are in RecentDeal and skipped when it is read again.
+         if(newest >= time_msc)
+            newest = time_msc - 1;
+         if(last_seq > 0 && newest > g_dealReadFromMsc)
+           {
+            g_dealReadFromMsc = newest;
+            TrackDealSeq(last_seq, newest);
+           }
+         return;
         }
       RememberDeal(ticket);                     // also after another error: a retry would fail alike
       if(seq < 0)
@@ -1012,7 +1101,7 @@ void CommitAckedDeals(const long acked_seq)
    if(safe != g_dealSafeMsc)
      {
       g_dealSafeMsc = safe;
-      SaveState();
+      SaveStateSoon();                          // a lost update only re-reads a few deals
      }
   }
 
@@ -1424,14 +1513,26 @@ bool MatchesFilter(const CloseFilter &f)
 
 //+------------------------------------------------------------------+
 //| Closes the matching positions one by one (synchronous CTrade: on  |
-//| the timer, never in OnTick). ok only when every one closed; the   |
-//| result lists what closed and why the others did not.              |
+//| the timer, never in OnTick). ok only when every one closed. The   |
+//| result tells each outcome apart, so that nobody resends a close   |
+//| that in fact went through:                                        |
+//|  - closed: TRADE_RETCODE_DONE, the whole volume;                  |
+//|  - partial: TRADE_RETCODE_DONE_PARTIAL, part of it (what is left  |
+//|    stays open, with its volume in the result);                    |
+//|  - placed: TRADE_RETCODE_PLACED, the closing order is at the      |
+//|    broker and not filled yet (exchange execution): it may still   |
+//|    close the position, so it is not a failure;                    |
+//|  - failed: anything else, nothing was done.                       |
 //+------------------------------------------------------------------+
 bool ClosePositions(const CloseFilter &f, string &result, string &error)
   {
    int closed = 0;
+   int partial = 0;
+   int placed = 0;
    int failed = 0;
    string tickets = "";
+   string partials = "";
+   string placements = "";
    string failures = "";
    for(int i = PositionsTotal() - 1; i >= 0; i--)
      {
@@ -1439,6 +1540,7 @@ bool ClosePositions(const CloseFilter &f, string &result, string &error)
       if(ticket == 0 || !MatchesFilter(f))
          continue;
       string symbol = PositionGetString(POSITION_SYMBOL);
+      double volume = PositionGetDouble(POSITION_VOLUME);
       g_trade.SetTypeFillingBySymbol(symbol);
       ResetLastError();
       bool sent = g_trade.PositionClose(ticket);
@@ -1449,6 +1551,23 @@ bool ClosePositions(const CloseFilter &f, string &result, string &error)
          tickets += (tickets == "" ? "" : ",") + IntegerToString((long)ticket);
          continue;
         }
+      if(sent && retcode == TRADE_RETCODE_DONE_PARTIAL)
+        {
+         partial++;
+         double done = g_trade.ResultVolume();
+         partials += (partials == "" ? "" : ",") + "{\"ticket\":" + IntegerToString((long)ticket) +
+                     ",\"symbol\":" + JsonEscape(symbol) + ",\"volume_closed\":" + JsonNumber(done) +
+                     ",\"volume_left\":" + JsonNumber(volume - done) + "}";
+         continue;
+        }
+      if(sent && retcode == TRADE_RETCODE_PLACED)
+        {
+         placed++;
+         placements += (placements == "" ? "" : ",") + "{\"ticket\":" + IntegerToString((long)ticket) +
+                       ",\"symbol\":" + JsonEscape(symbol) + ",\"order\":" +
+                       IntegerToString((long)g_trade.ResultOrder()) + "}";
+         continue;
+        }
       failed++;
       string why = retcode != 0 ? g_trade.ResultRetcodeDescription()
                                 : "request not sent, error " + IntegerToString(GetLastError());
@@ -1456,13 +1575,25 @@ bool ClosePositions(const CloseFilter &f, string &result, string &error)
                   ",\"symbol\":" + JsonEscape(symbol) + ",\"retcode\":" + IntegerToString(retcode) +
                   ",\"message\":" + JsonEscape(why) + "}";
      }
-   result = "{\"closed\":" + IntegerToString(closed) + ",\"failed\":" + IntegerToString(failed) +
-            ",\"tickets\":[" + tickets + "],\"errors\":[" + failures + "]}";
-   if(failed > 0)
-      error = IntegerToString(failed) + " of " + IntegerToString(closed + failed) + " positions not closed";
+   result = "{\"closed\":" + IntegerToString(closed) + ",\"partial\":" + IntegerToString(partial) +
+            ",\"placed\":" + IntegerToString(placed) + ",\"failed\":" + IntegerToString(failed) +
+            ",\"tickets\":[" + tickets + "],\"partials\":[" + partials + "],\"placements\":[" + placements +
+            "],\"errors\":[" + failures + "]}";
+   int total = closed + partial + placed + failed;
+   if(partial + placed + failed > 0)
+     {
+      //--- one sentence that says what happened to each, not "n not closed"
+      error = IntegerToString(closed) + " of " + IntegerToString(total) + " positions closed";
+      if(partial > 0)
+         error += ", " + IntegerToString(partial) + " partly closed (the rest is still open)";
+      if(placed > 0)
+         error += ", " + IntegerToString(placed) + " with a closing order placed and not yet filled (do not resend: check the positions first)";
+      if(failed > 0)
+         error += ", " + IntegerToString(failed) + " failed";
+     }
    g_positionsDirty = true;
    g_accountDirty = true;
-   return failed == 0;
+   return partial + placed + failed == 0;
   }
 
 //+------------------------------------------------------------------+
@@ -1778,6 +1909,25 @@ string DeinitReasonText(const int reason)
 //+------------------------------------------------------------------+
 //| State file: MQL5\Files\MT5EngineBridge\<instance>.state          |
 //+------------------------------------------------------------------+
+//| Cursors (deals, ticks) move with every ack: the file is rewritten |
+//| at most every STATE_SAVE_EVERY_MS for them, and at OnDeinit. An   |
+//| older cursor on disk only means a few deals re-read and ticks     |
+//| resent, which the engine stores once. Command ids, pause and risk |
+//| are written at once (SaveState): a command must not run twice.    |
+//+------------------------------------------------------------------+
+void SaveStateSoon()
+  {
+   g_stateDirty = true;
+  }
+
+//+------------------------------------------------------------------+
+void SaveStateIfDue()
+  {
+   if(g_stateDirty && GetTickCount64() - g_stateSavedAt >= STATE_SAVE_EVERY_MS)
+      SaveState();
+  }
+
+//+------------------------------------------------------------------+
 //| Binary, versioned, written to a temporary file and moved over the |
 //| old one, so that a crash while writing leaves the previous state. |
 //| The risk values set by commands are kept only while the risk      |
@@ -1787,6 +1937,8 @@ void SaveState()
   {
    if(g_statePath == "")
       return;
+   g_stateDirty = false;
+   g_stateSavedAt = GetTickCount64();
    string tmp = g_statePath + ".tmp";
    int h = FileOpen(tmp, FILE_WRITE | FILE_BIN);
    if(h == INVALID_HANDLE)
@@ -1815,18 +1967,20 @@ void SaveState()
       WriteText(h, g_cmdIds[i]);
      }
 
+   //--- the acknowledged cursors only: what was handed to the bridge may still be lost with it
    int started = 0;
    for(int i = 0; i < ArraySize(g_cursors); i++)
-      if(g_cursors[i].last_msc > 0)
+      if(g_cursors[i].acked_msc > 0)
          started++;
    FileWriteInteger(h, started);
    long now = (long)TimeGMT();
    for(int i = 0; i < ArraySize(g_cursors); i++)
      {
-      if(g_cursors[i].last_msc <= 0)
+      if(g_cursors[i].acked_msc <= 0)
          continue;
       WriteText(h, g_cursors[i].name);
-      FileWriteLong(h, g_cursors[i].last_msc);
+      FileWriteLong(h, g_cursors[i].acked_msc);
+      FileWriteInteger(h, g_cursors[i].acked_count);
       FileWriteLong(h, now);
      }
    FileClose(h);
@@ -1849,6 +2003,7 @@ void LoadState()
    ArrayResize(g_cmdSeenAt, 0);
    ArrayResize(g_savedSymbols, 0);
    ArrayResize(g_savedMsc, 0);
+   ArrayResize(g_savedCount, 0);
    ArrayResize(g_savedAt, 0);
    if(!FileIsExist(g_statePath))
       return;                                   // first run
@@ -1858,7 +2013,9 @@ void LoadState()
       NoteMqlError("reading " + g_statePath);
       return;
      }
-   if(FileReadInteger(h) != STATE_MAGIC || FileReadInteger(h) != STATE_VERSION)
+   int magic = FileReadInteger(h);
+   int version = FileReadInteger(h);
+   if(magic != STATE_MAGIC || version < 1 || version > STATE_VERSION)
      {
       FileClose(h);
       Note(MT5B_LOG_WARN, g_statePath + " is not a state file of this version: starting afresh");
@@ -1898,11 +2055,13 @@ void LoadState()
       cursors = 0;
    ArrayResize(g_savedSymbols, cursors);
    ArrayResize(g_savedMsc, cursors);
+   ArrayResize(g_savedCount, cursors);
    ArrayResize(g_savedAt, cursors);
    for(int i = 0; i < cursors; i++)
      {
       g_savedSymbols[i] = ReadText(h);
       g_savedMsc[i] = FileReadLong(h);
+      g_savedCount[i] = version >= 2 ? FileReadInteger(h) : -1;
       g_savedAt[i] = FileReadLong(h);
      }
    FileClose(h);

@@ -20,7 +20,7 @@
 //--- the protocol's byte limits (docs/PROTOCOL.md section 8), applied before the call
 #define MT5B_MAX_TEXT_BYTES    8192   // message, reason, error
 #define MT5B_MAX_NAME_BYTES    128    // names, versions, comments, currencies
-#define MT5B_MAX_SYMBOL_BYTES  64
+#define MT5B_MAX_SYMBOL_BYTES  64     // symbols are never cut: a longer one is refused (MT5B_E_ARG)
 
 class CMT5Bridge
   {
@@ -54,7 +54,8 @@ public:
                     ~CMT5Bridge(void);
 
    //--- UTF-8 without the terminating zero, cut at a character boundary to max_bytes
-   //--- (< 0: no limit). The array always keeps at least one element, so that the
+   //--- (< 0: no limit). Symbols are passed uncut (-1): a cut name would be another symbol,
+   //--- so the library refuses one above MT5B_MAX_SYMBOL_BYTES with MT5B_E_ARG instead. The array always keeps at least one element, so that the
    //--- library never receives a null pointer, even for an empty string.
    static int        Utf8(const string text, uchar &out[], const int max_bytes);
    static string     FromUtf8(uchar &buf[], const int len);
@@ -117,6 +118,11 @@ public:
    int               PollCommand(string &id, string &type, string &payload_json, long &expires_at);
    long              Ack(const string id, const int status, const string reason);
    long              Result(const string id, const bool ok, const string result_json, const string error);
+
+   //--- the newest tick of `symbol` the engine acknowledged on this handle: 1 and time_msc and
+   //--- count (ticks of that millisecond up to it), 0 when none was yet, or MT5B_E_*.
+   //--- Resuming from it after a restart sends no tick twice (docs/PROTOCOL.md, tick_batch).
+   int               TickCursor(const string symbol, long &time_msc, int &count);
 
    //--- counters (MT5B_STAT_*); out is resized to MT5B_STAT_COUNT
    bool              Stats(long &out[]);
@@ -291,7 +297,7 @@ bool CMT5Bridge::SetEa(const string name, const string version, const long magic
       return Check(MT5B_E_HANDLE);
    int n1 = Utf8(name, m_s1, MT5B_MAX_NAME_BYTES);
    int n2 = Utf8(version, m_s2, MT5B_MAX_NAME_BYTES);
-   int n3 = Utf8(symbol, m_s3, MT5B_MAX_SYMBOL_BYTES);
+   int n3 = Utf8(symbol, m_s3, -1);
    int n4 = Utf8(timeframe, m_s4, 8);
    return Check(mt5b_set_ea(m_handle, m_s1, n1, m_s2, n2, magic, m_s3, n3, m_s4, n4, terminal_build));
   }
@@ -317,7 +323,7 @@ int CMT5Bridge::Tick(const string symbol, const MqlTick &tick)
   {
    if(!IsOpen())
       return (int)Done(MT5B_E_HANDLE);
-   int n = Utf8(symbol, m_s1, MT5B_MAX_SYMBOL_BYTES);
+   int n = Utf8(symbol, m_s1, -1);
    return (int)Done(mt5b_tick(m_handle, m_s1, n, tick.time_msc, tick.bid, tick.ask, tick.last,
                               (long)tick.volume, tick.volume_real, (int)tick.flags));
   }
@@ -354,7 +360,7 @@ int CMT5Bridge::Ticks(const string symbol, const MqlTick &ticks[], const int sta
       m_volumeReal[i] = ticks[k].volume_real;
       m_flags[i] = (int)ticks[k].flags;      // kept raw: the engine stores the bits as received
      }
-   int n = Utf8(symbol, m_s1, MT5B_MAX_SYMBOL_BYTES);
+   int n = Utf8(symbol, m_s1, -1);
    return (int)Done(mt5b_ticks(m_handle, m_s1, n, m_time, m_bid, m_ask, m_lastPrice, m_volume,
                                m_volumeReal, m_flags, count, first_index));
   }
@@ -367,7 +373,7 @@ long CMT5Bridge::SymbolSpec(const string symbol, const int digits, const double 
   {
    if(!IsOpen())
       return Done(MT5B_E_HANDLE);
-   int n = Utf8(symbol, m_s1, MT5B_MAX_SYMBOL_BYTES);
+   int n = Utf8(symbol, m_s1, -1);
    return Done(mt5b_symbol_spec(m_handle, m_s1, n, digits, point, contract_size, tick_size,
                                 tick_value, volume_min, volume_max, volume_step));
   }
@@ -381,7 +387,7 @@ long CMT5Bridge::Deal(const long ticket, const long order_ticket, const long pos
   {
    if(!IsOpen())
       return Done(MT5B_E_HANDLE);
-   int n1 = Utf8(symbol, m_s1, MT5B_MAX_SYMBOL_BYTES);
+   int n1 = Utf8(symbol, m_s1, -1);
    int n2 = Utf8(comment, m_s2, MT5B_MAX_NAME_BYTES);
    return Done(mt5b_deal(m_handle, ticket, order_ticket, position_id, time_msc, deal_type, entry,
                          m_s1, n1, volume, price, profit, commission, swap_value, fee, magic,
@@ -405,7 +411,7 @@ int CMT5Bridge::PositionsAdd(const long identifier, const long ticket, const str
   {
    if(!IsOpen())
       return (int)Done(MT5B_E_HANDLE);
-   int n = Utf8(symbol, m_s1, MT5B_MAX_SYMBOL_BYTES);
+   int n = Utf8(symbol, m_s1, -1);
    return (int)Done(mt5b_positions_add(m_handle, identifier, ticket, m_s1, n, position_type, volume,
                                        price_open, price_current, sl, tp, profit, swap_value,
                                        magic, time_msc));
@@ -514,6 +520,23 @@ long CMT5Bridge::Result(const string id, const bool ok, const string result_json
    int n2 = Utf8(result_json, m_s2, -1);
    int n3 = Utf8(error, m_s3, MT5B_MAX_TEXT_BYTES);
    return Done(mt5b_command_result(m_handle, m_s1, n1, ok ? 1 : 0, m_s2, n2, m_s3, n3));
+  }
+
+//+------------------------------------------------------------------+
+int CMT5Bridge::TickCursor(const string symbol, long &time_msc, int &count)
+  {
+   if(!IsOpen())
+      return (int)Done(MT5B_E_HANDLE);
+   int n = Utf8(symbol, m_s1, -1);
+   long msc = 0;
+   int cnt = 0;
+   int rc = (int)Done(mt5b_tick_cursor(m_handle, m_s1, n, msc, cnt));
+   if(rc == 1)
+     {
+      time_msc = msc;
+      count = cnt;
+     }
+   return rc;
   }
 
 //+------------------------------------------------------------------+

@@ -123,6 +123,9 @@ long mt5b_command_result(long h, uchar &id[], int id_len, int ok, uchar &result_
 
 int  mt5b_stats(long h, long &out[], int n);
 
+//--- 1 and the newest acknowledged tick of a symbol (time_msc, ticks of that ms up to it), 0: none yet
+int  mt5b_tick_cursor(long h, uchar &symbol[], int symbol_len, long &time_msc, int &count);
+
 long mt5b_engine_time(long h);
 
 int  mt5b_last_error(long h, uchar &out[], int cap);

@@ -213,8 +213,27 @@ function describe(config: ResolvedConfig): string {
     : `postgres ${describeDatabase(config.database)}`
 }
 
+const migrateVerbs = ['status', 'up', 'down', 'redo', 'validate', 'repair', 'create', 'dump', 'lint']
+
+/** `migrate --help` and `migrate VERB --help`: the usage lines of the verb (or all), exit 0. */
+function migrateUsage(verb: string | undefined): string {
+  const lines = usage.split('\n')
+  const verbLines = lines.filter((l) => l.startsWith('  mt5-engine migrate ') && (!verb || l.startsWith(`  mt5-engine migrate ${verb} `) || l === `  mt5-engine migrate ${verb}`))
+  const options = lines.slice(lines.findIndex((l) => l.startsWith('Options for every command'))).join('\n')
+  return `Usage:\n${verbLines.join('\n')}\n\n${options}See docs/MIGRATIONS.md.\n`
+}
+
 async function migrate(args: string[], io: Io): Promise<number> {
   const [verb, ...rest] = args
+  const wantsHelp = (a: string) => a === '--help' || a === '-h'
+  if (verb !== undefined && (wantsHelp(verb) || verb === 'help')) {
+    io.out(migrateUsage(undefined))
+    return 0
+  }
+  if (verb !== undefined && migrateVerbs.includes(verb) && rest.some(wantsHelp)) {
+    io.out(migrateUsage(verb))
+    return 0
+  }
   switch (verb) {
     case 'status':
       return withMigrator(rest, {}, io, async (m, values) => printStatus(await m.status(), io, Boolean(values.json)))
@@ -513,6 +532,9 @@ function printStatus(report: StatusReport, io: Io, json: boolean): number {
     e.hasRollback ? '' : 'no rollback',
   ])
   io.out(table([['VERSION', 'NAME', 'STATE', 'APPLIED AT (UTC)', 'TOOK', ''], ...rows]))
+  if (report.problems.length > 0) {
+    io.out(`\nproblems with the files:\n${report.problems.map((p) => `  ${p.code}: ${p.message}\n`).join('')}`)
+  }
   const count = (state: string) => report.entries.filter((e) => e.state === state).length
   const summary = ['applied', 'pending', 'modified', 'missing', 'out_of_order', 'failed']
     .filter((s) => count(s) > 0)

@@ -126,6 +126,41 @@ t.test('cli on both backends', async (t) => {
   })
 })
 
+t.test('issue 17 on both backends', async (t) => {
+  await eachBackend(t, 'status with an orphan rollback shows every migration and the orphan as a problem', async (t, backend) => {
+    const s = setup(t, threeMigrations, backend.database)
+    t.equal((await s.run(['migrate', 'up', '--to', A])).code, 0)
+    writeFileSync(join(s.rollbacksDir, '20240109000000_removed.sql'), 'DROP TABLE removed;\n')
+    const status = await s.run(['migrate', 'status'])
+    t.equal(status.code, 1, 'a problem with the files exits 1, like drift')
+    t.match(status.stdout, new RegExp(`${A}\\s+accounts\\s+applied`))
+    t.match(status.stdout, new RegExp(`${C}\\s+deals\\s+pending`))
+    t.match(status.stdout, /problems with the files:\n  MIGRATION_ORPHAN_ROLLBACK: rollbacks\/20240109000000_removed\.sql has no migration/)
+    const json = JSON.parse((await s.run(['migrate', 'status', '--json'])).stdout) as StatusReport
+    t.same(json.problems.map((p) => p.code), ['MIGRATION_ORPHAN_ROLLBACK'])
+    t.equal(json.entries.length, 3)
+  })
+})
+
+t.test('migrate --help and migrate VERB --help print usage and exit 0 without opening a database', async (t) => {
+  const s = setup(t)
+  for (const args of [['migrate', '--help'], ['migrate', '-h'], ['migrate', 'help']]) {
+    const r = await runCliProcess(args, { cwd: s.cwd })
+    t.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
+    t.match(r.stdout, /mt5-engine migrate up \[--to VERSION\]/)
+    t.match(r.stdout, /mt5-engine migrate lint /)
+    t.match(r.stdout, /--database URL\|FILE/)
+  }
+  for (const verb of ['status', 'up', 'down', 'redo', 'validate', 'repair', 'create', 'dump', 'lint']) {
+    const r = await s.run(['migrate', verb, '--help'])
+    t.equal(r.code, 0, `migrate ${verb} --help: ${r.stderr}`)
+    t.match(r.stdout, new RegExp(`^  mt5-engine migrate ${verb}( |$)`, 'm'))
+    t.notMatch(r.stdout, verb === 'up' ? /migrate down/ : /migrate up /, 'only that verb')
+    t.equal(r.stderr, '')
+  }
+  t.notOk(existsSync(s.database), 'no database was opened or created')
+})
+
 t.test('status exits 1 on drift and says which file changed', async (t) => {
   const s = setup(t)
   t.equal((await s.run(['migrate', 'up'])).code, 0)

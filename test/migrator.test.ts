@@ -387,6 +387,108 @@ insert into runs values (1, 'first');\n`
   })
 })
 
+t.test('issue 17: what other projects\' migration histories taught', async (t) => {
+  await eachBackend(t, 'comment-only migrations and rollbacks are recorded no-ops', async (t, backend) => {
+    const { storage, migrator } = await setup(t, backend, [
+      basic[0]!,
+      ['20260102000000_placeholder.sql', '-- kept for the numbering; its change moved to 20260101000000\n', '/* nothing to undo */\n'],
+      ['20260103000000_index_note.sql', '-- mt5e:no-transaction\n-- the index was dropped again upstream\n', '-- nothing\n'],
+    ])
+    const up = await migrator.up()
+    t.equal(up.error, undefined, up.error?.message ?? 'all up')
+    t.same(up.results.map((r) => r.status), ['applied', 'applied', 'applied'])
+    t.same(await versions(storage), ['20260101000000', '20260102000000', '20260103000000'], 'recorded in history')
+    const down = await migrator.down({ to: '0' })
+    t.equal(down.error, undefined, down.error?.message ?? 'all down')
+    t.same(await versions(storage), [])
+    t.same(await userObjects(storage), [])
+  })
+
+  await eachBackend(t, 'every pending file is checked before the first runs, and all that would not run are listed', async (t, backend) => {
+    const many = '-- mt5e:no-transaction\ncreate index a_login on accounts (login);\ncreate index a_id on accounts (id);\n'
+    const { storage, migrator } = await setup(t, backend, [
+      basic[0]!,
+      basic[1]!,
+      ['20260103000000_two_indexes.sql', many, 'select 1;\n'],
+      ['20260104000000_fine.sql', 'create table notes (id integer primary key);\n', `-- mt5e:no-transaction\ndrop table notes;\ndrop table accounts;\n`],
+    ])
+    const run = await migrator.up()
+    t.equal(run.error?.code, 'MIGRATION_NOT_SINGLE_STATEMENT')
+    t.match(run.error!.message, /^2 files would not run; nothing was run:\n  - migrations\/20260103000000_two_indexes\.sql .*\n  - rollbacks\/20260104000000_fine\.sql /)
+    t.same(run.results, [], 'no result: nothing was attempted')
+    t.same(await versions(storage), [], 'nothing was applied, although the first two files are fine')
+    t.same(await userObjects(storage), [])
+    const dry = await migrator.up({ dryRun: true })
+    t.equal(dry.error?.code, 'MIGRATION_NOT_SINGLE_STATEMENT', 'a dry run finds it too')
+    const validate = await migrator.validate()
+    t.same(validate.problems.map((p) => p.code), ['MIGRATION_NOT_SINGLE_STATEMENT', 'MIGRATION_NOT_SINGLE_STATEMENT'])
+  })
+
+  await eachBackend(t, 'an orphan rollback is a problem status shows beside every migration', async (t, backend) => {
+    const { dirs, migrator } = await setup(t, backend)
+    await migrator.up({ to: '20260102000000' })
+    writeFiles(dirs.rollbacksDir, { '20260109000000_deleted_feature.sql': 'drop table gone;\n' })
+    const status = await migrator.status()
+    t.same(status.entries.map((e) => [e.version, e.state]), [
+      ['20260101000000', 'applied'],
+      ['20260102000000', 'applied'],
+      ['20260103000000', 'pending'],
+    ])
+    t.same(status.problems.map((p) => p.code), ['MIGRATION_ORPHAN_ROLLBACK'])
+    t.match(status.problems[0]!.message, /rollbacks\/20260109000000_deleted_feature\.sql has no migration/)
+    t.equal(status.drift, true)
+    const validate = await migrator.validate()
+    t.same(validate.problems.map((p) => p.code), ['MIGRATION_ORPHAN_ROLLBACK'])
+    t.equal((await migrator.up()).error?.code, 'MIGRATION_ORPHAN_ROLLBACK', 'up still refuses to run beside it')
+  })
+
+  await eachBackend(t, 'a failed rollback carries the server\'s DETAIL and HINT', async (t, backend) => {
+    const { migrator } = await setup(t, backend, [
+      basic[0]!,
+      ['20260102000000_login_view.sql', 'create view logins as select login from accounts;\n', 'drop view logins;\n'],
+    ])
+    t.equal((await migrator.up()).error, undefined)
+    const broken = fixture(t, [
+      [basic[0]![0], basic[0]![1], 'drop table accounts;\n'],
+      ['20260102000000_login_view.sql', 'create view logins as select login from accounts;\n', 'drop view logins;\n'],
+    ])
+    const storage = await backend.open()
+    const other = createMigrator({ storage, ...broken })
+    // the view is not rolled back first: roll back only the table, as a hand-edited history would
+    await storage.query(`delete from schema_migrations where version = '20260102000000'`)
+    const run = await other.down()
+    if (backend.dialect === 'postgres') {
+      t.equal(run.error?.code, 'MIGRATION_FAILED')
+      t.equal(run.error?.detail?.dbCode, '2BP01')
+      t.match(run.error!.message, /\nDETAIL: view logins depends on table accounts\nHINT: Use DROP \.\.\. CASCADE/)
+      t.equal(run.error?.detail?.hint, 'Use DROP ... CASCADE to drop the dependent objects too.')
+    } else {
+      t.equal(run.error, undefined, 'SQLite drops a table under a view without complaint: no DETAIL to carry')
+    }
+  })
+
+  await eachBackend(t, 'a SQLite rebuild without foreign-keys-off fails with a hint to add it', async (t, backend) => {
+    const rebuild = `create table accounts_new (id integer primary key, login text not null);
+insert into accounts_new select id, login from accounts;
+drop table accounts;
+alter table accounts_new rename to accounts;
+`
+    const { storage, migrator } = await setup(t, backend, [basic[0]!, basic[1]!, ['20260103000000_rebuild.sql', rebuild, 'select 1;\n']])
+    await migrator.up({ to: '20260102000000' })
+    await storage.query(`insert into accounts (id, login) values (1, '1001')`)
+    await storage.query('insert into orders (id, account_id) values (10, 1)')
+    const run = await migrator.up()
+    t.equal(run.error?.code, 'MIGRATION_FAILED')
+    if (backend.dialect === 'sqlite') {
+      t.match(run.error!.message, /FOREIGN KEY constraint failed/)
+      t.match(run.error!.message, /HINT: .*put -- mt5e:foreign-keys-off at its top/)
+    } else {
+      t.equal(run.error?.detail?.dbCode, '2BP01', 'PostgreSQL refuses the drop itself')
+      t.notMatch(run.error!.message, /foreign-keys-off/, 'the SQLite hint is not given where it does not help')
+    }
+  })
+})
+
 t.test('migration files', async (t) => {
   const load = (entries: Record<string, string>, rollbacks: Record<string, string> = {}) => {
     const root = tempDir(t)
@@ -425,7 +527,8 @@ t.test('migration files', async (t) => {
     /rollbacks\/20260102000000_b\.sql has no migration/,
     'a rollback without a migration',
   )
-  refuses(load({ '20260101000000_a.sql': '  \n-- nothing yet\n/* still nothing */\n' }), 'MIGRATION_EMPTY', /20260101000000_a\.sql holds no SQL statement/, 'an empty file')
+  refuses(load({ '20260101000000_a.sql': '  \n\r\n' }), 'MIGRATION_EMPTY', /20260101000000_a\.sql is empty \(not even a comment\)/, 'a file without even a comment')
+  t.equal(load({ '20260101000000_a.sql': '  \n-- nothing yet\n/* still nothing */\n' })()[0]!.up.commentOnly, true, 'a comment-only file loads')
   refuses(load({ '20260101000000_a.sql': '-- mt5e:no-transactoin\nselect 1;' }), 'MIGRATION_BAD_DIRECTIVE', /unknown directive "-- mt5e:no-transactoin"/, 'a misspelled directive')
   const several = load({ 'bad.sql': 'x', '20260101000000_a.sql': '' })
   try {

@@ -27,6 +27,12 @@ export interface SqlFile {
   text: string
   checksum: string
   directives: Directives
+  /**
+   * The file holds comments only: it runs as a no-op and is recorded like any other (diesel, popx
+   * and dbmate accept such files, and real histories are full of them: placeholders, notes, data
+   * migrations that became obsolete).
+   */
+  commentOnly: boolean
 }
 
 export interface Migration {
@@ -96,6 +102,26 @@ interface NamedFile {
  * EngineError listing every problem found (`detail.problems`), with the first problem's code.
  */
 export function loadMigrations(dirs: MigrationDirs, dialect: Dialect): Migration[] {
+  const { migrations, problems } = scanMigrations(dirs, dialect)
+  if (problems.length > 0) throw problemsError(problems)
+  return migrations
+}
+
+/** One EngineError for a list of problems: the first one's code, every message listed. */
+export function problemsError(problems: ErrorData[], heading = 'problems with migration files'): EngineError {
+  const first = problems[0]!
+  const message =
+    problems.length === 1
+      ? first.message
+      : `${problems.length} ${heading}:\n` + problems.map((p) => `  - ${p.message}`).join('\n')
+  return new EngineError(first.code, message, { problems })
+}
+
+/**
+ * Like loadMigrations, but returns the problems instead of throwing, with every migration that
+ * could be read: `status`, `validate` and `lint` show what they can beside what is wrong.
+ */
+export function scanMigrations(dirs: MigrationDirs, dialect: Dialect): { migrations: Migration[]; problems: ErrorData[] } {
   const problems: ErrorData[] = []
   const ups = scanFolder(dirs.migrationsDir, problems)
   const downs = scanFolder(dirs.rollbacksDir, problems)
@@ -120,15 +146,7 @@ export function loadMigrations(dirs: MigrationDirs, dialect: Dialect): Migration
     const down = downName ? readSqlFile(dirs.rollbacksDir, downName.fileName, problems) : undefined
     if (up) migrations.push({ version, name: upName.name, up, down: down ?? undefined })
   }
-  if (problems.length > 0) {
-    const first = problems[0]!
-    const message =
-      problems.length === 1
-        ? first.message
-        : `${problems.length} problems with migration files:\n` + problems.map((p) => `  - ${p.message}`).join('\n')
-    throw new EngineError(first.code, message, { problems })
-  }
-  return migrations
+  return { migrations, problems }
 }
 
 function scanFolder(dir: string, problems: ErrorData[]): Map<string, NamedFile[]> {
@@ -182,12 +200,16 @@ function readSqlFile(dir: string, fileName: string, problems: ErrorData[]): SqlF
   const path = join(dir, fileName)
   const shown = display(dir, fileName)
   const text = readFileSync(path, 'utf8')
-  if (isBlankSql(text)) {
-    problems.push(problem(ErrorCodes.MIGRATION_EMPTY, shown, 'holds no SQL statement (only white space or comments)'))
+  // A file with not even a comment is what a failed save, a truncated copy or `touch` leaves;
+  // nobody means it, while a comment says the no-op is deliberate.
+  if (normaliseText(text).trim() === '') {
+    problems.push(problem(ErrorCodes.MIGRATION_EMPTY, shown,
+      'is empty (not even a comment); write its SQL, or a comment saying why it does nothing'))
     return undefined
   }
   try {
-    return { display: shown, path, text, checksum: checksum(text), directives: parseDirectives(text, shown) }
+    const directives = parseDirectives(text, shown)
+    return { display: shown, path, text, checksum: checksum(text), directives, commentOnly: isBlankSql(text) }
   } catch (err) {
     if (err instanceof EngineError) problems.push(err.toJSON())
     else throw err

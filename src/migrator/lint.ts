@@ -65,6 +65,18 @@ export function lintSql(
   return findings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0))
 }
 
+/**
+ * How many statements the scanner sees. For refusing a no-transaction file early when the
+ * database's parser cannot say; never for splitting what runs.
+ */
+export function statementCount(text: string, dialect: Dialect): number {
+  try {
+    return scan(String(text), dialect).length
+  } catch {
+    return 0
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Findings
 

@@ -7,7 +7,8 @@ import { performance } from 'node:perf_hooks'
 import { EngineError, ErrorCodes, type ErrorData } from '../errors.js'
 import { databaseErrorInfo, type Storage } from '../storage/types.js'
 import { dumpSchema } from './dump.js'
-import { loadMigrations, type Migration, type MigrationDirs, type SqlFile } from './files.js'
+import { loadMigrations, problemsError, scanMigrations, type Migration, type MigrationDirs, type SqlFile } from './files.js'
+import { statementCount } from './lint.js'
 import {
   deleteHistory,
   ensureHistory,
@@ -47,7 +48,15 @@ export interface StatusReport {
   dialect: Storage['dialect']
   location: string
   entries: StatusEntry[]
-  /** Applied files changed or missing, failed runs, or pending files older than the newest applied. */
+  /**
+   * What is wrong with the files themselves (a bad name, an orphan rollback, a missing twin...):
+   * status still shows every migration it could read, and these beside them.
+   */
+  problems: ErrorData[]
+  /**
+   * Applied files changed or missing, failed runs, pending files older than the newest applied, or
+   * any problem with the files.
+   */
   drift: boolean
 }
 
@@ -157,7 +166,10 @@ export function createMigrator(options: MigratorOptions): Migrator {
       )
     }
     const byVersion = new Map(migrations.map((m) => [m.version, m]))
-    await runEach(results, pending.map((e) => byVersion.get(e.version)!), 'up', opts.dryRun ?? false)
+    const chosen = pending.map((e) => byVersion.get(e.version)!)
+    // Rollbacks too: a file that could be applied but never undone is better found now.
+    await preflight(chosen.flatMap((m) => (m.down ? [m.up, m.down] : [m.up])))
+    await runEach(results, chosen, 'up', opts.dryRun ?? false)
   }
 
   async function downInner(results: MigrationResult[], opts: DownOptions): Promise<Migration[]> {
@@ -190,6 +202,7 @@ export function createMigrator(options: MigratorOptions): Migrator {
         { versions: noRollback.map((m) => m.version) },
       )
     }
+    await preflight(chosen.map((m) => m.down!))
     return runEach(results, chosen, 'down', opts.dryRun ?? false)
   }
 
@@ -232,7 +245,7 @@ export function createMigrator(options: MigratorOptions): Migrator {
       await refuseSeveralStatements(m.up)
       await insertHistory(storage, { ...row, durationMs: null, state: 'running' })
       try {
-        await storage.exec(m.up.text)
+        if (!m.up.commentOnly) await storage.exec(m.up.text)
       } catch (err) {
         const error = migrationFailed(m.up, err, true)
         await setHistoryState(storage, m.version, 'failed', { error: error.message })
@@ -245,7 +258,7 @@ export function createMigrator(options: MigratorOptions): Migrator {
     try {
       await storage.transaction(
         async (tx) => {
-          await tx.exec(m.up.text)
+          if (!m.up.commentOnly) await tx.exec(m.up.text)
           await insertHistory(tx, { ...row, durationMs: elapsed(started), state: 'applied' })
         },
         { foreignKeysOff: m.up.directives.foreignKeysOff },
@@ -263,7 +276,7 @@ export function createMigrator(options: MigratorOptions): Migrator {
       await refuseSeveralStatements(file)
       await setHistoryState(storage, m.version, 'rolling_back')
       try {
-        await storage.exec(file.text)
+        if (!file.commentOnly) await storage.exec(file.text)
       } catch (err) {
         const error = migrationFailed(file, err, true)
         await setHistoryState(storage, m.version, 'rollback_failed', { error: error.message })
@@ -275,7 +288,7 @@ export function createMigrator(options: MigratorOptions): Migrator {
     try {
       await storage.transaction(
         async (tx) => {
-          await tx.exec(file.text)
+          if (!file.commentOnly) await tx.exec(file.text)
           await deleteHistory(tx, m.version)
         },
         { foreignKeysOff: file.directives.foreignKeysOff },
@@ -286,25 +299,54 @@ export function createMigrator(options: MigratorOptions): Migrator {
     }
   }
 
+  /**
+   * The database's parser decides, and only when it will not say (SQLite compiles a statement
+   * before it looks past it, so `create index ... on a_table_not_made_yet` is `unknown`) the
+   * linter's scanner does. The scanner never splits anything that runs: it only refuses early.
+   */
+  async function severalStatements(file: SqlFile): Promise<boolean> {
+    if (!file.directives.noTransaction || file.commentOnly) return false
+    const counted = await storage.countStatements(file.text)
+    if (counted !== 'unknown') return counted === 'many'
+    return statementCount(file.text, storage.dialect) > 1
+  }
+
+  function notSingle(file: SqlFile): ErrorData {
+    return {
+      code: ErrorCodes.MIGRATION_NOT_SINGLE_STATEMENT,
+      message:
+        `${file.display} is marked -- mt5e:no-transaction but holds more than one statement; ` +
+        `a file that runs outside a transaction must hold exactly one, so split it into several versions`,
+      detail: { file: file.display },
+    }
+  }
+
+  /** Checks every file a run will need before the first one runs, and lists all that would not. */
+  async function preflight(files: SqlFile[]): Promise<void> {
+    const problems: ErrorData[] = []
+    for (const file of files) if (await severalStatements(file)) problems.push(notSingle(file))
+    if (problems.length > 0) throw problemsError(problems, 'files would not run; nothing was run')
+  }
+
+  // Checked again at the file's turn: the preflight's answer may have been the scanner's.
   async function refuseSeveralStatements(file: SqlFile): Promise<void> {
     if ((await storage.countStatements(file.text)) === 'many') {
-      throw new EngineError(
-        ErrorCodes.MIGRATION_NOT_SINGLE_STATEMENT,
-        `${file.display} is marked -- mt5e:no-transaction but holds more than one statement; ` +
-          `a file that runs outside a transaction must hold exactly one, so split it into several versions`,
-        { file: file.display },
-      )
+      const p = notSingle(file)
+      throw new EngineError(p.code, p.message, p.detail)
     }
   }
 
   return {
     async status() {
-      const { entries } = await currentEntries()
+      const { migrations, problems } = scanMigrations(options, storage.dialect)
+      const history = (await historyExists(storage)) ? await readHistory(storage) : []
+      const entries = reconcile(migrations, history)
       return {
         dialect: storage.dialect,
         location: storage.location,
         entries,
-        drift: entries.some((e) => e.state !== 'applied' && e.state !== 'pending'),
+        problems,
+        drift: problems.length > 0 || entries.some((e) => e.state !== 'applied' && e.state !== 'pending'),
       }
     },
 
@@ -329,13 +371,10 @@ export function createMigrator(options: MigratorOptions): Migrator {
       const warnings: string[] = []
       let entries: StatusEntry[] = []
       let migrations: Migration[] = []
-      try {
-        ;({ entries, migrations } = await currentEntries())
-      } catch (err) {
-        if (!(err instanceof EngineError)) throw err
-        const listed = err.detail?.problems as ErrorData[] | undefined
-        problems.push(...(listed ?? [err.toJSON()]))
-      }
+      const scanned = scanMigrations(options, storage.dialect)
+      problems.push(...scanned.problems)
+      migrations = scanned.migrations
+      entries = reconcile(migrations, (await historyExists(storage)) ? await readHistory(storage) : [])
       for (const e of entries) {
         const p = entryProblem(e)
         if (p) problems.push(p)
@@ -343,13 +382,7 @@ export function createMigrator(options: MigratorOptions): Migrator {
       for (const m of migrations) {
         if (!m.down) warnings.push(`${m.up.display} has no rollback file; down cannot undo it`)
         for (const file of [m.up, m.down]) {
-          if (file?.directives.noTransaction && (await storage.countStatements(file.text)) === 'many') {
-            problems.push({
-              code: ErrorCodes.MIGRATION_NOT_SINGLE_STATEMENT,
-              message: `${file.display} is marked -- mt5e:no-transaction but holds more than one statement`,
-              detail: { file: file.display },
-            })
-          }
+          if (file && (await severalStatements(file))) problems.push(notSingle(file))
         }
       }
       return { ok: problems.length === 0, problems, warnings }
@@ -520,9 +553,16 @@ export function migrationFailed(file: SqlFile, err: unknown, recorded: boolean):
   const after = recorded
     ? '; the failure is recorded and blocks further runs until mt5-engine migrate repair'
     : '; nothing of it was applied'
+  // PostgreSQL's DETAIL and HINT are often the useful half (2BP01 names the dependent objects).
+  const server = (info.detail ? `\nDETAIL: ${info.detail}` : '') + (info.hint ? `\nHINT: ${info.hint}` : '')
+  const rebuild =
+    info.dbCode.startsWith('SQLITE_CONSTRAINT_FOREIGNKEY') && !file.directives.foreignKeysOff
+      ? '\nHINT: if this file rebuilds a table that others reference (drop and re-create), put ' +
+        '-- mt5e:foreign-keys-off at its top: DROP TABLE deletes the rows while foreign keys are on'
+      : ''
   return new EngineError(
     ErrorCodes.MIGRATION_FAILED,
-    `${file.display} failed${at}: ${info.dbCode}: ${info.dbMessage}${after}`,
+    `${file.display} failed${at}: ${info.dbCode}: ${info.dbMessage}${after}${server}${rebuild}`,
     { file: file.display, ...info, ...where },
     { cause: err },
   )

@@ -70,16 +70,21 @@ export interface DatabaseErrorInfo {
   dbCode: string
   dbMessage: string
   position?: number
+  /** PostgreSQL's DETAIL and HINT fields, when the server sent them. */
+  detail?: string
+  hint?: string
 }
 
 export function databaseErrorInfo(err: unknown): DatabaseErrorInfo {
-  const e = err as { code?: unknown; message?: unknown; position?: unknown }
+  const e = err as { code?: unknown; message?: unknown; position?: unknown; detail?: unknown; hint?: unknown }
   const info: DatabaseErrorInfo = {
     dbCode: typeof e?.code === 'string' ? e.code : 'UNKNOWN',
     dbMessage: typeof e?.message === 'string' ? e.message : String(err),
   }
   const position = typeof e?.position === 'string' ? Number(e.position) : e?.position
   if (typeof position === 'number' && Number.isInteger(position) && position > 0) info.position = position
+  if (typeof e?.detail === 'string' && e.detail !== '') info.detail = e.detail
+  if (typeof e?.hint === 'string' && e.hint !== '') info.hint = e.hint
   return info
 }
 

@@ -36,8 +36,6 @@ interface Deliveries {
   items: PendingCommand[]
   running: boolean
   more: boolean
-  /** Ids sent in this session: a reload from the database also finds them, delivered but unacknowledged. */
-  sent: Set<string>
 }
 
 export class CommandRouter {
@@ -62,7 +60,7 @@ export class CommandRouter {
   /** A stream said hello: remember it and deliver what waited for it. */
   attachEa(ea: EaEndpoint, pending: PendingCommand[]): void {
     this.#eas.set(ea.streamId, ea)
-    const d: Deliveries = { items: [...pending], running: false, more: pending.length >= PENDING_LOAD, sent: new Set() }
+    const d: Deliveries = { items: [...pending], running: false, more: pending.length >= PENDING_LOAD }
     this.#deliveries.set(ea, d)
     void this.#run(ea, d)
   }
@@ -147,9 +145,7 @@ export class CommandRouter {
       while (this.#deliveries.get(ea) === d) {
         const p = d.items.shift()
         if (p !== undefined) {
-          if (d.sent.has(p.commandId)) continue
           if (!(await this.#deliver(ea, p))) return
-          d.sent.add(p.commandId)
           continue
         }
         if (!d.more) return
@@ -157,10 +153,9 @@ export class CommandRouter {
         const loaded = await this.#pool.pendingCommands(ea).catch(() => undefined)
         if (!loaded?.ok) return
         if (loaded.value.length >= PENDING_LOAD) d.more = true
+        // what was offered meanwhile may be in the load too; what was sent has its delivery row
         const queued = new Set(d.items.map((i) => i.commandId))
-        d.items.push(...loaded.value.filter((i) => !queued.has(i.commandId) && !d.sent.has(i.commandId)))
-        // all of a full load sent before: nothing new can come from loading again
-        if (d.items.length === 0) return
+        d.items.push(...loaded.value.filter((i) => !queued.has(i.commandId)))
       }
     } finally {
       d.running = false

@@ -178,8 +178,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   #stopped = false
   #pausedByIngest = false
   #detached = false
-  /** When the outbound buffer went over maxOutboundBytes (performance.now()), while it stays over. */
-  #slowSince: number | undefined
+  /** Set while the outbound buffer is over maxOutboundBytes: the grace running out. */
   #slowTimer: NodeJS.Timeout | undefined
   // EA state
   streamId = 0
@@ -630,19 +629,18 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     const buffered = this.ws.bufferedAmount
     const limit = this.options.maxOutboundBytes
     if (buffered <= limit) {
-      this.#slowSince = undefined
       clearTimeout(this.#slowTimer)
+      this.#slowTimer = undefined
       return true
     }
     if (buffered > 2 * limit) {
       this.#slowConsumer(buffered)
       return false
     }
-    if (this.#slowSince === undefined) {
-      this.#slowSince = performance.now()
+    if (this.#slowTimer === undefined) {
       this.#slowTimer = setTimeout(() => {
+        this.#slowTimer = undefined
         if (this.ws.bufferedAmount > limit) this.#slowConsumer(this.ws.bufferedAmount)
-        else this.#slowSince = undefined
       }, this.options.outboundGraceMs)
       this.#slowTimer.unref()
     }

@@ -292,7 +292,7 @@ export class Ingest {
       else this.#failed(chosen, result.error)
     } catch (err) {
       // the pool itself failed (a worker died, or it is being destroyed): no stream's batch committed
-      this.#failed(chosen, { code: 'STORAGE_FAILED', message: (err as Error).message, dataError: false })
+      this.#failed(chosen, failure(err as Error).error)
     } finally {
       this.#totalBytes -= bytes
       this.counters.pendingBytes = this.#totalBytes

@@ -39,7 +39,7 @@ export interface WriterPool {
   createCommand(command: NewCommand): Promise<TaskResult<CreatedCommand>>
   commandDelivered(commandId: string, streamId: number): Promise<TaskResult<boolean>>
   expireCommands(): Promise<TaskResult<CommandChange[]>>
-  /** The next commands waiting for an EA (at most PENDING_LOAD), oldest first. */
+  /** The next commands never yet delivered to an EA (at most PENDING_LOAD), oldest first. */
   pendingCommands(stream: { streamId: number; accountId: number; magic: number }): Promise<TaskResult<PendingCommand[]>>
   close(): Promise<void>
 }

@@ -164,3 +164,24 @@ t.test('shutdown does not wait for close frames from EAs that do not answer', as
   // loose on purpose (shared machines): it tells the two apart, it does not time the engine.
   t.ok(took < 1500, `exited within 1.5 s (${took} ms)`)
 })
+
+t.test('a backlog larger than one load reaches an EA that does not answer its commands yet', async (t) => {
+  const backend = sqliteBackend(t)
+  const tokens = await makeTokens(backend)
+  const engine = await spawnEngine(t, backend)
+  const first = await connectEA(engine.url, { token: tokens.ea, instanceId: 'silent-ea', account: account(9600), ea: { name: 'Silent' } })
+  await first.close() // the stream exists; its commands wait for it
+  const dashboard = await connectDashboard(engine.url, { token: tokens.admin })
+  t.teardown(() => dashboard.close())
+  const sent = Array.from({ length: 150 }, (_, i) => dashboard.sendCommand({ command_id: `silent-${i}`, command: 'pause', target: { instance_id: 'silent-ea' } }))
+  await Promise.all(sent.map((s) => s.until('pending')))
+  // 150 waiting, loaded 64 at a time; delivered but never acknowledged, so each load must go past them
+  const received: string[] = []
+  const ea = await connectEA(engine.url, { token: tokens.ea, instanceId: 'silent-ea', account: account(9600), ea: { name: 'Silent' }, onCommand: (c) => void received.push(c.command_id) })
+  t.teardown(() => ea.close())
+  const deadline = Date.now() + 20000
+  while (received.length < 150 && Date.now() < deadline) await sleep(50)
+  await sleep(300)
+  t.equal(new Set(received).size, 150, 'every command arrived')
+  t.equal(received.length, 150, 'each once')
+})

@@ -108,6 +108,8 @@ export async function pendingForStream(
   stream: { streamId: number; accountId: number; magic: number },
   now: number,
   limit = PENDING_LOAD,
+  /** Only commands never delivered to this stream (a load in the middle of a session), not also those delivered but unanswered (a hello). */
+  undeliveredOnly = false,
 ): Promise<PendingCommand[]> {
   const rows = await tx.query<CommandRow>(
     `${SELECT} c
@@ -116,7 +118,7 @@ export async function pendingForStream(
           or (c.target = 'magic' and c.account_id = $2 and c.magic = $3)
           or (c.target = 'account' and c.account_id = $2))
         and not exists (select 1 from command_deliveries d
-                         where d.command_id = c.id and d.stream_id = $1 and d.status in ${DONE_FOR_STREAM})
+                         where d.command_id = c.id and d.stream_id = $1${undeliveredOnly ? '' : ` and d.status in ${DONE_FOR_STREAM}`})
       order by c.created_at, c.id
       limit $5`,
     [stream.streamId, stream.accountId, stream.magic, now, limit],

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { EngineError, ErrorCodes } from '../errors.js'
 import { openStorage } from '../storage/open.js'
 import { databaseErrorInfo, type Storage } from '../storage/types.js'
-import { createCommand, expireDue, markDelivered, pendingForStream } from '../store/commands.js'
+import { createCommand, expireDue, markDelivered, PENDING_LOAD, pendingForStream } from '../store/commands.js'
 import { SymbolCache, writeBatch } from '../store/ingest.js'
 import { registerStream } from '../store/streams.js'
 import { verifyToken } from '../store/tokens.js'
@@ -89,7 +89,7 @@ async function run(task: WriterTask): Promise<unknown> {
     case 'commands_expire':
       return storage.transaction((tx) => expireDue(tx, task.now))
     case 'commands_pending':
-      return pendingForStream(storage, task, task.now)
+      return pendingForStream(storage, task, task.now, PENDING_LOAD, true)
   }
 }
 

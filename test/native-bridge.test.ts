@@ -242,6 +242,10 @@ if (!cc) {
       await drv.waitFor((e) => e.event === 'connected', 30_000)
       for (const wait of [2000, 2000]) {
         await sleep(wait)
+        // stopped first, so that what the EAs write meanwhile is on the wire and never acknowledged:
+        // the kill always finds messages in flight, however fast this machine commits
+        engine.child.kill('SIGSTOP')
+        await sleep(300)
         engine.child.kill('SIGKILL')
         const { signal } = await engine.exited
         t.equal(signal, 'SIGKILL', 'engine killed mid-stream')

@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mt5e-tick-cost-'))
   try {
     const database = join(dir, 'bench.db')
-    const made = spawnSync(process.execPath, [cli, 'token', 'create', '--role', 'ea', '--name', 'tick-cost', '--database', database, '--json'], {
+    const made = spawnSync(process.execPath, [cli, 'token', 'create', '--role', 'ea', '--name', 'tick-cost', '--unscoped', '--database', database, '--json'], {
       cwd: repoRoot,
       encoding: 'utf8',
     })

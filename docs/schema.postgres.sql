@@ -691,10 +691,12 @@ CREATE TABLE streams (
   risk_config jsonb,
   first_seen_at bigint NOT NULL,
   last_seen_at bigint NOT NULL,
+  token_id bigint,
   CONSTRAINT streams_instance_id_key UNIQUE (instance_id),
   CONSTRAINT streams_pkey PRIMARY KEY (id),
   CONSTRAINT streams_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts(id),
   CONSTRAINT streams_symbol_id_fkey FOREIGN KEY (symbol_id) REFERENCES symbols(id),
+  CONSTRAINT streams_token_id_fkey FOREIGN KEY (token_id) REFERENCES tokens(id),
   CONSTRAINT streams_timeframe_check CHECK (timeframe = ANY (ARRAY['M1'::text, 'M2'::text, 'M3'::text, 'M4'::text, 'M5'::text, 'M6'::text, 'M10'::text, 'M12'::text, 'M15'::text, 'M20'::text, 'M30'::text, 'H1'::text, 'H2'::text, 'H3'::text, 'H4'::text, 'H6'::text, 'H8'::text, 'H12'::text, 'D1'::text, 'W1'::text, 'MN1'::text]))
 );
 
@@ -717,8 +719,10 @@ CREATE TABLE symbols (
   chart_mode text DEFAULT 'bid'::text NOT NULL,
   created_at bigint DEFAULT ((EXTRACT(epoch FROM now()) * (1000)::numeric))::bigint NOT NULL,
   updated_at bigint DEFAULT ((EXTRACT(epoch FROM now()) * (1000)::numeric))::bigint NOT NULL,
-  CONSTRAINT symbols_server_name_key UNIQUE (server, name),
+  account_id bigint NOT NULL,
+  CONSTRAINT symbols_account_name_key UNIQUE (account_id, name),
   CONSTRAINT symbols_pkey PRIMARY KEY (id),
+  CONSTRAINT symbols_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts(id),
   CONSTRAINT symbols_chart_mode_check CHECK (chart_mode = ANY (ARRAY['bid'::text, 'last'::text])),
   CONSTRAINT symbols_digits_check CHECK (digits >= 0 AND digits <= 16),
   CONSTRAINT symbols_point_check CHECK (point > 0::double precision)
@@ -755,9 +759,16 @@ CREATE TABLE tokens (
   revoked_at bigint,
   expires_at bigint,
   last_used_at bigint,
+  scope_login bigint,
+  scope_server text,
+  scope_instance text,
+  scope_magic bigint,
+  scope_first_use integer DEFAULT 0 NOT NULL,
+  bound_at bigint,
   CONSTRAINT tokens_token_hash_key UNIQUE (token_hash),
   CONSTRAINT tokens_pkey PRIMARY KEY (id),
-  CONSTRAINT tokens_role_check CHECK (role = ANY (ARRAY['ea'::text, 'viewer'::text, 'admin'::text]))
+  CONSTRAINT tokens_role_check CHECK (role = ANY (ARRAY['ea'::text, 'viewer'::text, 'admin'::text])),
+  CONSTRAINT tokens_scope_first_use_check CHECK (scope_first_use = ANY (ARRAY[0, 1]))
 );
 
 CREATE INDEX audit_logs_action_at_idx ON public.audit_logs USING btree (action, at);

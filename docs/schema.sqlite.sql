@@ -601,12 +601,13 @@ CREATE TABLE streams (
   strategy TEXT,
   risk_config TEXT CHECK (risk_config IS NULL OR json_valid(risk_config)),
   first_seen_at INTEGER NOT NULL,
-  last_seen_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL, token_id BIGINT REFERENCES tokens (id),
   CONSTRAINT streams_instance_id_key UNIQUE (instance_id)
 );
 
-CREATE TABLE symbols (
+CREATE TABLE "symbols" (
   id INTEGER PRIMARY KEY,
+  account_id INTEGER NOT NULL REFERENCES accounts (id),
   server TEXT NOT NULL,
   name TEXT NOT NULL,
   description TEXT,
@@ -624,7 +625,7 @@ CREATE TABLE symbols (
   chart_mode TEXT NOT NULL DEFAULT 'bid' CHECK (chart_mode IN ('bid', 'last')),
   created_at INTEGER NOT NULL DEFAULT (CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)),
   updated_at INTEGER NOT NULL DEFAULT (CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)),
-  CONSTRAINT symbols_server_name_key UNIQUE (server, name)
+  CONSTRAINT symbols_account_name_key UNIQUE (account_id, name)
 );
 
 CREATE TABLE system_metrics (
@@ -655,7 +656,7 @@ CREATE TABLE tokens (
   role TEXT NOT NULL CHECK (role IN ('ea', 'viewer', 'admin')),
   token_hash TEXT NOT NULL,
   created_at INTEGER NOT NULL DEFAULT (CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)),
-  revoked_at INTEGER, expires_at BIGINT, last_used_at BIGINT,
+  revoked_at INTEGER, expires_at BIGINT, last_used_at BIGINT, scope_login BIGINT, scope_server TEXT, scope_instance TEXT, scope_magic BIGINT, scope_first_use INTEGER NOT NULL DEFAULT 0 CHECK (scope_first_use IN (0, 1)), bound_at BIGINT,
   CONSTRAINT tokens_token_hash_key UNIQUE (token_hash)
 );
 

@@ -22,7 +22,7 @@ import {
 import { connectDashboard, type Dashboard } from './client/dashboard-client.js'
 import type { CommandSend, CommandStatusUpdate } from './protocol/messages.js'
 import { openStorage } from './storage/open.js'
-import { createToken, listTokens, revokeToken, type Role } from './store/tokens.js'
+import { createToken, describeScope, listTokens, parseScope, revokeToken, setScope, type Role, type TokenInfo } from './store/tokens.js'
 import type { Dialect } from './storage/types.js'
 
 export interface Io {
@@ -81,6 +81,9 @@ Usage:
   mt5-engine migrate dump [--out FILE]
   mt5-engine migrate lint [--dialect sqlite|postgres|both]
   mt5-engine token create --role ea|viewer|admin --name NAME [--expires-in-days N]
+                          [--account LOGIN@SERVER] [--instance ID|PREFIX*] [--magic N] [--unscoped]
+                          (an ea token binds to its first EA unless bound here; docs/SECURITY.md)
+  mt5-engine token scope NAME|ID (--account LOGIN@SERVER [--instance ID|PREFIX*] [--magic N] | --first-use | --unscoped)
   mt5-engine token list
   mt5-engine token revoke NAME|ID
   mt5-engine command send --token ADMIN_TOKEN --type TYPE (--instance ID | --login N --server S [--magic M])
@@ -172,6 +175,7 @@ async function start(args: string[], io: Io): Promise<number> {
   // and SQLite reports it like a full disk: the EAs are told STORAGE_FAILED and the engine goes on.
   process.on('SIGXFSZ', () => {})
   const engine = await startEngine(config, { serve: !values['migrate-only'] })
+  for (const w of engine.warnings) io.err(`mt5-engine: warning: ${w}\n`)
   const applied = engine.applied.filter((r) => r.status === 'applied')
   io.out(`mt5-engine: database ${describe(config)}\n`)
   for (const r of applied) io.out(`  applied ${r.version}_${r.name} (${r.durationMs} ms)\n`)
@@ -387,13 +391,26 @@ function lint(args: string[], io: Io): number {
   return 0
 }
 
+function scopeText(t: TokenInfo): string {
+  if (t.scopeMode === 'first-use') return 'binds to its first EA'
+  if (t.scopeMode === 'unscoped') return 'unscoped: any account'
+  const since = t.boundAt === null ? '' : ` (first use ${new Date(t.boundAt).toISOString().replace('T', ' ').slice(0, 19)})`
+  return describeScope(t.scope!) + since
+}
+
 async function tokenCommand(args: string[], io: Io): Promise<number> {
   const [verb, ...rest] = args
   const { values, positionals } = parse(rest, {
     role: { type: 'string' },
     name: { type: 'string' },
     'expires-in-days': { type: 'string' },
+    account: { type: 'string' },
+    instance: { type: 'string' },
+    magic: { type: 'string' },
+    unscoped: { type: 'boolean' },
+    'first-use': { type: 'boolean' },
   })
+  const scope = parseScope({ account: values.account, instance: values.instance, magic: values.magic })
   const config = configFrom(values, io)
   const { storage } = await prepareDatabase(config)
   try {
@@ -407,10 +424,13 @@ async function tokenCommand(args: string[], io: Io): Promise<number> {
           role: values.role as Role,
           name: String(values.name),
           expiresAt: days === undefined ? null : Date.now() + days * 86_400_000,
+          scope,
+          unscoped: values.unscoped === true,
         })
         if (values.json) io.out(JSON.stringify({ ...info, token }) + '\n')
         else {
           io.out(`created ${info.role} token "${info.name}" (id ${info.id})${info.expiresAt ? `, expires ${new Date(info.expiresAt).toISOString()}` : ''}\n`)
+          if (info.role === 'ea') io.out(`scope: ${scopeText(info)}\n`)
           io.out('it is shown once; only its hash is stored:\n')
           io.out(`${token}\n`)
         }
@@ -422,10 +442,23 @@ async function tokenCommand(args: string[], io: Io): Promise<number> {
         else {
           const when = (t: number | null) => (t === null ? '' : new Date(t).toISOString().replace('T', ' ').slice(0, 19))
           io.out(table([
-            ['ID', 'NAME', 'ROLE', 'CREATED (UTC)', 'LAST USED', 'EXPIRES', 'REVOKED'],
-            ...tokens.map((t) => [String(t.id), t.name, t.role, when(t.createdAt), when(t.lastUsedAt), when(t.expiresAt), when(t.revokedAt)]),
+            ['ID', 'NAME', 'ROLE', 'CREATED (UTC)', 'LAST USED', 'EXPIRES', 'REVOKED', 'SCOPE'],
+            ...tokens.map((t) => [String(t.id), t.name, t.role, when(t.createdAt), when(t.lastUsedAt), when(t.expiresAt), when(t.revokedAt),
+              t.role === 'ea' ? scopeText(t) : '']),
           ]))
         }
+        return 0
+      }
+      case 'scope': {
+        if (positionals.length !== 1) throw new EngineError(ErrorCodes.USAGE, 'token scope takes one token name or id')
+        const modes = [values['first-use'] === true, values.unscoped === true, describeScope(scope) !== ''].filter(Boolean).length
+        if (modes !== 1) {
+          throw new EngineError(ErrorCodes.USAGE, 'token scope needs exactly one of: --account/--instance/--magic, --first-use, --unscoped')
+        }
+        const change = values['first-use'] ? { mode: 'first-use' as const } : values.unscoped ? { mode: 'unscoped' as const } : { scope }
+        const info = await setScope(storage, positionals[0]!, change)
+        if (values.json) io.out(JSON.stringify(info) + '\n')
+        else io.out(`token "${info.name}": ${scopeText(info)} (connected EAs keep their sessions; the scope applies from their next hello)\n`)
         return 0
       }
       case 'revoke': {
@@ -435,7 +468,7 @@ async function tokenCommand(args: string[], io: Io): Promise<number> {
         return 0
       }
       default:
-        throw new EngineError(ErrorCodes.USAGE, `token needs a verb: create, list or revoke${verb ? `; got "${verb}"` : ''}`)
+        throw new EngineError(ErrorCodes.USAGE, `token needs a verb: create, list, scope or revoke${verb ? `; got "${verb}"` : ''}`)
     }
   } finally {
     await storage.close()

@@ -11,6 +11,7 @@ import { Ingest, type IngestCounters } from './ingest.js'
 import { createMigrator, type MigrationResult, type StatusReport } from './migrator/migrator.js'
 import { CloseCodes } from './protocol/messages.js'
 import { openStorage } from './storage/open.js'
+import { listTokens } from './store/tokens.js'
 import type { Storage } from './storage/types.js'
 import { createWriterPool } from './writer-pool.js'
 
@@ -19,6 +20,8 @@ export interface Engine {
   readonly applied: MigrationResult[]
   /** The migration status after start-up. */
   readonly status: StatusReport
+  /** What the operator should fix, found while starting (unscoped ea tokens). */
+  readonly warnings: string[]
   /** Where EAs and dashboards connect: `ws://host:port/v1`. Undefined when started without the gateway. */
   readonly url: string | undefined
   readonly port: number | undefined
@@ -40,11 +43,16 @@ export interface StartOptions {
  */
 export async function startEngine(config: ResolvedConfig, options: StartOptions = {}): Promise<Engine> {
   const { storage, applied, status } = await prepareDatabase(config)
-  await storage.close()
+  let warnings: string[]
+  try {
+    warnings = await startupWarnings(storage)
+  } finally {
+    await storage.close()
+  }
   const ingestCounters: IngestCounters = { batches: 0, ticks: 0, records: 0, skipped: 0, failedBatches: 0, pendingBytes: 0, pauses: 0 }
   if (options.serve === false) {
     const close = async () => {}
-    return { applied, status, url: undefined, port: undefined, counters: { ingest: ingestCounters, gateway: undefined }, close, [Symbol.asyncDispose]: close }
+    return { applied, status, warnings, url: undefined, port: undefined, counters: { ingest: ingestCounters, gateway: undefined }, close, [Symbol.asyncDispose]: close }
   }
   const pool = createWriterPool(
     {
@@ -97,12 +105,23 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
   return {
     applied,
     status,
+    warnings,
     url: gateway.url,
     port: gateway.port,
     counters: { ingest: ingest.counters, gateway: gateway.counters },
     close,
     [Symbol.asyncDispose]: close,
   }
+}
+
+async function startupWarnings(storage: Storage): Promise<string[]> {
+  const unscoped = (await listTokens(storage)).filter((t) => t.role === 'ea' && t.revokedAt === null && t.scopeMode === 'unscoped')
+  if (unscoped.length === 0) return []
+  const names = unscoped.map((t) => `"${t.name}"`).join(', ')
+  return [
+    `${unscoped.length} live ea token(s) are unscoped and may stream as any account (${names}); bind each to its EA with ` +
+      'mt5-engine token scope NAME --account LOGIN@SERVER [--instance ID], or --first-use (docs/SECURITY.md, "Token scopes")',
+  ]
 }
 
 /**

@@ -49,6 +49,13 @@ export const ErrorCodes = {
   TOKEN_NOT_FOUND: 'TOKEN_NOT_FOUND',
   /** The EA instance id is already registered to another account. */
   INSTANCE_CONFLICT: 'INSTANCE_CONFLICT',
+  /** An `ea` token said hello as an account, instance or magic outside its scope (`token list`). */
+  TOKEN_SCOPE: 'TOKEN_SCOPE',
+  /**
+   * The EA instance is streamed with another live token: only that token, or one bound to exactly
+   * this instance, may open it (the other connection would be replaced).
+   */
+  INSTANCE_TAKEN: 'INSTANCE_TAKEN',
   /**
    * The writer refused a stream's batch that did not start right after the stream's stored
    * high-water mark: storing it would have hidden the missing messages. Nothing was written.

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { WebSocketServer, type RawData, type WebSocket } from 'ws'
 import type { CommandRouter, DashboardEndpoint, EaEndpoint } from './commands.js'
+import { ErrorCodes } from './errors.js'
 import type { Ingest, StreamSink } from './ingest.js'
 import { decode, encode, ProtocolError } from './protocol/codec.js'
 import {
@@ -372,12 +373,18 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
       return this.#welcomeDashboard(role)
     }
     if (role === 'viewer') return this.#fatal(perr(ProtocolErrors.FORBIDDEN, 'a viewer token cannot stream as an EA; use an ea token'), CloseCodes.FORBIDDEN)
-    const registered = await this.deps.pool.register(hello)
+    const registered = await this.deps.pool.register(hello, auth.value.tokenId)
     if (this.#phase !== 'authenticating') return
     if (!registered.ok) {
-      return registered.error.code === 'INSTANCE_CONFLICT'
-        ? this.#fatal(perr(ProtocolErrors.BAD_FIELD, registered.error.message, 'instance_id'), CloseCodes.PROTOCOL_ERROR)
-        : this.#storageFailed(`could not register the stream: ${registered.error.message}`)
+      switch (registered.error.code) {
+        case ErrorCodes.INSTANCE_CONFLICT:
+          return this.#fatal(perr(ProtocolErrors.BAD_FIELD, registered.error.message, 'instance_id'), CloseCodes.PROTOCOL_ERROR)
+        case ErrorCodes.TOKEN_SCOPE:
+        case ErrorCodes.INSTANCE_TAKEN:
+          return this.#fatal(perr(ProtocolErrors.FORBIDDEN, registered.error.message), CloseCodes.FORBIDDEN)
+        default:
+          return this.#storageFailed(`could not register the stream: ${registered.error.message}`)
+      }
     }
     const r = registered.value
     // A new connection of a stream replaces the old one. Its batch in flight must settle before

@@ -518,7 +518,7 @@ export function buildBatch(
       if (item.kind === 'record') batch.records.push(item.entry)
       else if (item.kind === 'rejected') batch.rejected.push(item.entry)
       else {
-        const segment: TickSegment = { streamId: state.streamId, seq: item.seq, symbol: item.symbol, server: state.server, start: at, count: item.count, firstIndex: item.firstIndex }
+        const segment: TickSegment = { streamId: state.streamId, seq: item.seq, symbol: item.symbol, accountId: state.accountId, server: state.server, start: at, count: item.count, firstIndex: item.firstIndex }
         if (item.gap) segment.gap = item.gap
         batch.segments.push(segment)
         store!.copy(item.offset, item.count, ticks!, at)

@@ -34,7 +34,8 @@ export interface WriterPool {
    */
   columnBuffer(bytes: number): ArrayBuffer
   authenticate(token: string): Promise<TaskResult<AuthResult | null>>
-  register(hello: EaHello): Promise<TaskResult<RegisterResult>>
+  /** Registers the EA of `hello` for the token that said it, if its scope allows. */
+  register(hello: EaHello, tokenId: number): Promise<TaskResult<RegisterResult>>
   write(batch: WriteBatch): Promise<TaskResult<WriteOutcome>>
   createCommand(command: NewCommand): Promise<TaskResult<CreatedCommand>>
   commandDelivered(commandId: string, streamId: number): Promise<TaskResult<boolean>>
@@ -124,7 +125,7 @@ export function createWriterPool(config: WriterConfig, writers: number): WriterP
     slots: threads * PIPELINE_DEPTH,
     columnBuffer: (bytes) => buffers.take(bytes),
     authenticate: (token) => run({ kind: 'authenticate', token }),
-    register: (hello) => run({ kind: 'register', hello, now: Date.now() }),
+    register: (hello, tokenId) => run({ kind: 'register', hello, tokenId, now: Date.now() }),
     write,
     createCommand: (command) => run({ kind: 'command_create', command, now: Date.now() }),
     commandDelivered: (commandId, streamId) => run({ kind: 'command_delivered', commandId, streamId, now: Date.now() }),

@@ -54,7 +54,7 @@ async function progress(list: Producer[], total: number, fraction: number): Prom
 }
 
 async function storedTicks(backend: Backend, symbol: string): Promise<number> {
-  return count(backend, 'select count(*) from ticks where symbol_id = (select id from symbols where name = $1)', [symbol])
+  return count(backend, 'select count(*) from ticks where symbol_id in (select id from symbols where name = $1)', [symbol])
 }
 
 async function storedLogs(backend: Backend, instance: string): Promise<number> {

@@ -30,13 +30,16 @@ export async function startTestEngine(t: Test, backend: Backend, options: Partia
   return engine
 }
 
-/** Creates one token of each role (migrating the database first if needed). */
+/**
+ * Creates one token of each role (migrating the database first if needed). The ea token is
+ * unscoped, because most tests stream several EAs with it; test/security.test.ts covers scopes.
+ */
 export async function makeTokens(backend: Backend): Promise<Tokens> {
   const config = resolveConfig({ flags: { database: backend.database }, env: {}, cwd: repoRoot })
   const { prepareDatabase } = await import('../src/engine.js')
   const { storage } = await prepareDatabase(config)
   try {
-    const make = async (role: Role) => (await createToken(storage, { role, name: `${role}-${Math.random().toString(36).slice(2, 8)}` })).token
+    const make = async (role: Role) => (await createToken(storage, { role, name: `${role}-${Math.random().toString(36).slice(2, 8)}`, unscoped: role === 'ea' })).token
     return { ea: await make('ea'), viewer: await make('viewer'), admin: await make('admin') }
   } finally {
     await storage.close()

@@ -132,7 +132,7 @@ async function rows<T>(backend: Backend, sql: string, params: unknown[] = []): P
 }
 
 async function ticksOf(backend: Backend, symbol: string): Promise<number> {
-  return count(backend, 'select count(*) from ticks where symbol_id = (select id from symbols where name = $1)', [symbol])
+  return count(backend, 'select count(*) from ticks where symbol_id in (select id from symbols where name = $1)', [symbol])
 }
 
 /** The tick_gap notifications of one stream: their dropped counts and time ranges. */

@@ -73,7 +73,7 @@ export async function withStorage<T>(database: string, synchronous: Synchronous,
 }
 
 export async function eaToken(database: string, synchronous: Synchronous): Promise<string> {
-  return withStorage(database, synchronous, async (s) => (await createToken(s, { role: 'ea', name: `bench-${Date.now()}` })).token)
+  return withStorage(database, synchronous, async (s) => (await createToken(s, { role: 'ea', name: `bench-${Date.now()}`, unscoped: true })).token)
 }
 
 export interface StoredCounts {

@@ -372,7 +372,17 @@ function parseTickBatch(v: Fields, lim: ProtocolLimits): TickBatch {
     volume_real: volumeReal as number[],
     flags: flags as number[],
   }
-  put(out, 'first_index', optInt(v, 'first_index', '', 0, MAX_SAFE))
+  const firstIndex = optInt(v, 'first_index', '', 0, MAX_SAFE)
+  if (firstIndex !== undefined) {
+    // Storage numbers the ticks of one millisecond in a 32-bit column (PostgreSQL int4): the last
+    // tick of this batch's first millisecond must fit, or it would wrap onto a stored tick's key.
+    let run = 1
+    while (run < n && timeMsc[run] === timeMsc[0]) run++
+    if (firstIndex > MAX_TICK_INDEX - run + 1) {
+      throw bad('', 'first_index', `with ${run} ticks at time_msc[0] must be at most ${MAX_TICK_INDEX - run + 1} (tick indexes within a millisecond are stored up to 2^31-1), got ${firstIndex}`)
+    }
+    out.first_index = firstIndex
+  }
   const g = optMap(v, 'gap', '')
   if (g !== undefined) {
     const gap = {
@@ -712,6 +722,8 @@ function uintColumn(c: unknown[], key: string): void {
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER
 const INT32_MAX = 0x7fffffff
+/** The largest index of a tick within its millisecond that storage holds (a PostgreSQL int4). */
+const MAX_TICK_INDEX = INT32_MAX
 
 function asMessage(value: unknown): Fields {
   if (!isMap(value)) {

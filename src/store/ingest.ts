@@ -31,15 +31,21 @@ import type { CommandChange, RecordEntry, TickColumns, TickSegment, WriteBatch, 
 import { applyAck, applyResult } from './commands.js'
 import { highWater, setHighWater } from './streams.js'
 
-/** Symbol ids by server and name, filled only from committed transactions. */
+/** Whose market data a symbol is: an account's, on its trade server (docs/SECURITY.md, "Market data"). */
+export interface SymbolOwner {
+  accountId: number
+  server: string
+}
+
+/** Symbol ids by account and name, filled only from committed transactions. */
 export class SymbolCache {
   readonly #ids = new Map<string, number>()
-  get(server: string, name: string): number | undefined {
-    return this.#ids.get(`${server}\u0000${name}`)
+  get(accountId: number, name: string): number | undefined {
+    return this.#ids.get(`${accountId}\u0000${name}`)
   }
-  set(server: string, name: string, id: number): void {
+  set(accountId: number, name: string, id: number): void {
     if (this.#ids.size > 100_000) this.#ids.clear()
-    this.#ids.set(`${server}\u0000${name}`, id)
+    this.#ids.set(`${accountId}\u0000${name}`, id)
   }
 }
 
@@ -52,15 +58,15 @@ export class SymbolCache {
 const TICK_STATEMENT_ROWS = [512, 64, 8, 1]
 
 export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: SymbolCache, now = Date.now()): Promise<WriteOutcome> {
-  const learned: [string, string, number][] = []
+  const learned: [number, string, number][] = []
   let began = 0
   const outcome = await storage.transaction(async (tx) => {
     began = performance.now()
-    const resolveSymbol = async (server: string, name: string): Promise<number> => {
-      const known = symbols.get(server, name) ?? learned.find(([s, n]) => s === server && n === name)?.[2]
+    const resolveSymbol = async (owner: SymbolOwner, name: string): Promise<number> => {
+      const known = symbols.get(owner.accountId, name) ?? learned.find(([a, n]) => a === owner.accountId && n === name)?.[2]
       if (known !== undefined) return known
-      const id = await symbolId(tx, server, name)
-      learned.push([server, name, id])
+      const id = await symbolId(tx, owner, name)
+      learned.push([owner.accountId, name, id])
       return id
     }
     const hwm = new Map<number, number>()
@@ -88,7 +94,7 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
         skipped++
         continue
       }
-      segments.push({ segment, symbolId: await resolveSymbol(segment.server, segment.symbol) })
+      segments.push({ segment, symbolId: await resolveSymbol(segment, segment.symbol) })
     }
     if (segments.length > 0) ticks += await insertTicks(tx, storage.dialect, batch.ticks!, segments)
     for (const { segment } of segments) if (segment.gap) await recordGap(tx, segment, now)
@@ -120,13 +126,17 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
   })
   // from BEGIN (not from the call: the transaction may have queued behind another) to COMMIT
   outcome.commitMs = performance.now() - began
-  for (const [server, name, id] of learned) symbols.set(server, name, id)
+  for (const [accountId, name, id] of learned) symbols.set(accountId, name, id)
   return outcome
 }
 
-async function symbolId(tx: Queryable, server: string, name: string): Promise<number> {
-  await tx.query('insert into symbols (server, name) values ($1, $2) on conflict (server, name) do nothing', [server, name])
-  const [row] = await tx.query<{ id: number }>('select id from symbols where server = $1 and name = $2', [server, name])
+async function symbolId(tx: Queryable, owner: SymbolOwner, name: string): Promise<number> {
+  await tx.query('insert into symbols (account_id, server, name) values ($1, $2, $3) on conflict (account_id, name) do nothing', [
+    owner.accountId,
+    owner.server,
+    name,
+  ])
+  const [row] = await tx.query<{ id: number }>('select id from symbols where account_id = $1 and name = $2', [owner.accountId, name])
   return Number(row!.id)
 }
 
@@ -290,16 +300,16 @@ async function recordGap(tx: Queryable, seg: TickSegment, now: number): Promise<
   )
 }
 
-type SymbolResolver = (server: string, name: string) => Promise<number>
+type SymbolResolver = (owner: SymbolOwner, name: string) => Promise<number>
 
 async function writeRecord(tx: Queryable, e: RecordEntry, symbol: SymbolResolver, now: number): Promise<CommandChange | undefined> {
   const m = e.message
   switch (m.type) {
     case 'symbol_spec':
-      await writeSymbolSpec(tx, e.server, m as unknown as SymbolSpec, now)
+      await writeSymbolSpec(tx, e, m as unknown as SymbolSpec, now)
       return undefined
     case 'bar_batch':
-      await writeBars(tx, await symbol(e.server, (m as unknown as BarBatch).symbol), m as unknown as BarBatch)
+      await writeBars(tx, await symbol(e, (m as unknown as BarBatch).symbol), m as unknown as BarBatch)
       return undefined
     case 'deal':
       await writeDeal(tx, e, m as unknown as Deal, symbol)
@@ -331,20 +341,20 @@ async function writeRecord(tx: Queryable, e: RecordEntry, symbol: SymbolResolver
   }
 }
 
-async function writeSymbolSpec(tx: Queryable, server: string, s: SymbolSpec, now: number): Promise<void> {
+async function writeSymbolSpec(tx: Queryable, owner: SymbolOwner, s: SymbolSpec, now: number): Promise<void> {
   await tx.query(
-    `insert into symbols (server, name, description, digits, point, contract_size, tick_size, tick_value, volume_min,
+    `insert into symbols (account_id, server, name, description, digits, point, contract_size, tick_size, tick_value, volume_min,
                           volume_max, volume_step, currency_base, currency_profit, currency_margin, updated_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-     on conflict (server, name) do update set
+     values ($16, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+     on conflict (account_id, name) do update set
        description = excluded.description, digits = excluded.digits, point = excluded.point,
        contract_size = excluded.contract_size, tick_size = excluded.tick_size, tick_value = excluded.tick_value,
        volume_min = excluded.volume_min, volume_max = excluded.volume_max, volume_step = excluded.volume_step,
        currency_base = excluded.currency_base, currency_profit = excluded.currency_profit,
        currency_margin = excluded.currency_margin, updated_at = excluded.updated_at`,
-    [server, s.symbol, s.description ?? null, s.digits, s.point, s.contract_size ?? null, s.tick_size ?? null,
+    [owner.server, s.symbol, s.description ?? null, s.digits, s.point, s.contract_size ?? null, s.tick_size ?? null,
       s.tick_value ?? null, s.volume_min ?? null, s.volume_max ?? null, s.volume_step ?? null,
-      s.currency_base ?? null, s.currency_profit ?? null, s.currency_margin ?? null, now],
+      s.currency_base ?? null, s.currency_profit ?? null, s.currency_margin ?? null, now, owner.accountId],
   )
 }
 
@@ -362,7 +372,7 @@ async function writeBars(tx: Queryable, symbolId: number, b: BarBatch): Promise<
 }
 
 async function writeDeal(tx: Queryable, e: RecordEntry, d: Deal, symbol: SymbolResolver): Promise<void> {
-  const symbolId = d.symbol === '' ? null : await symbol(e.server, d.symbol)
+  const symbolId = d.symbol === '' ? null : await symbol(e, d.symbol)
   await tx.query(
     `insert into deals (account_id, ticket, order_ticket, position_id, symbol_id, stream_id, time_msc, type, entry, volume,
                         price, profit, commission, swap, fee, sl, tp, magic, reason, comment, external_id)
@@ -375,7 +385,7 @@ async function writeDeal(tx: Queryable, e: RecordEntry, d: Deal, symbol: SymbolR
 }
 
 async function writeOrderEvent(tx: Queryable, e: RecordEntry, o: OrderEvent, symbol: SymbolResolver): Promise<void> {
-  const symbolId = o.symbol === '' ? null : await symbol(e.server, o.symbol)
+  const symbolId = o.symbol === '' ? null : await symbol(e, o.symbol)
   const type = ORDER_TYPES[o.order_type]
   const state = ORDER_STATES[o.state]
   await tx.query(
@@ -409,7 +419,7 @@ async function writePositions(tx: Queryable, e: RecordEntry, s: PositionsSnapsho
          sl = excluded.sl, tp = excluded.tp, profit = excluded.profit, swap = excluded.swap,
          time_update_msc = excluded.time_update_msc, comment = excluded.comment, state = 'open', closed_time_msc = null
        where positions.time_update_msc <= excluded.time_update_msc`,
-      [e.accountId, p.identifier, p.ticket, await symbol(e.server, p.symbol), e.streamId, POSITION_TYPES[p.position_type],
+      [e.accountId, p.identifier, p.ticket, await symbol(e, p.symbol), e.streamId, POSITION_TYPES[p.position_type],
         p.magic, p.volume, p.price_open, p.price_current, p.sl, p.tp, p.profit, p.swap, p.time_msc, s.time_msc,
         p.comment ?? null],
     )
@@ -449,7 +459,7 @@ async function writeSignal(tx: Queryable, e: RecordEntry, s: Signal, symbol: Sym
                           strategy, reasoning)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
      on conflict (stream_id, signal_uid) do nothing`,
-    [e.streamId, s.signal_id ?? `seq:${e.seq}`, e.accountId, await symbol(e.server, s.symbol), s.time_msc,
+    [e.streamId, s.signal_id ?? `seq:${e.seq}`, e.accountId, await symbol(e, s.symbol), s.time_msc,
       s.timeframe ?? null, s.signal_type, s.confidence ?? null, s.price, s.strategy ?? null,
       JSON.stringify({ reason: s.reason ?? null, metadata: s.metadata ?? {} })],
   )

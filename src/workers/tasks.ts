@@ -39,6 +39,8 @@ export interface TickSegment {
   streamId: number
   seq: number
   symbol: string
+  /** The symbol's owner: market data is stored per account. */
+  accountId: number
   server: string
   start: number
   count: number
@@ -150,7 +152,7 @@ export interface CreatedCommand extends PendingCommand {
 
 export type WriterTask =
   | { kind: 'authenticate'; token: string }
-  | { kind: 'register'; hello: EaHello; now: number }
+  | { kind: 'register'; hello: EaHello; tokenId: number; now: number }
   | { kind: 'write'; batch: WriteBatch }
   | { kind: 'command_create'; command: NewCommand; now: number }
   | { kind: 'command_delivered'; commandId: string; streamId: number; now: number }

@@ -66,7 +66,7 @@ async function run(task: WriterTask): Promise<unknown> {
     }
     case 'register':
       return storage.transaction(async (tx) => {
-        const stream = await registerStream(tx, task.hello, task.now)
+        const stream = await registerStream(tx, task.hello, task.now, { tokenId: task.tokenId, lock: storage.dialect === 'postgres' })
         const commands = await pendingForStream(tx, { ...stream, magic: task.hello.ea.magic ?? 0 }, task.now)
         return { ...stream, commands }
       })

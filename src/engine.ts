@@ -45,7 +45,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
   const { storage, applied, status } = await prepareDatabase(config)
   let warnings: string[]
   try {
-    warnings = await startupWarnings(storage)
+    warnings = await startupWarnings(storage, status)
   } finally {
     await storage.close()
   }
@@ -114,7 +114,11 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
   }
 }
 
-async function startupWarnings(storage: Storage): Promise<string[]> {
+/** The migration that gave tokens their scopes: a schema from other migration files may lack it. */
+const TOKEN_SCOPES_VERSION = '20261203000000'
+
+async function startupWarnings(storage: Storage, status: StatusReport): Promise<string[]> {
+  if (!status.entries.some((e) => e.version === TOKEN_SCOPES_VERSION && e.state === 'applied')) return []
   const unscoped = (await listTokens(storage)).filter((t) => t.role === 'ea' && t.revokedAt === null && t.scopeMode === 'unscoped')
   if (unscoped.length === 0) return []
   const names = unscoped.map((t) => `"${t.name}"`).join(', ')

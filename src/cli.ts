@@ -78,7 +78,7 @@ Usage:
   mt5-engine migrate validate
   mt5-engine migrate repair
   mt5-engine migrate create NAME [--split]
-  mt5-engine migrate dump [--out FILE]
+  mt5-engine migrate dump [--out FILE] [--schema NAME]...
   mt5-engine migrate lint [--dialect sqlite|postgres|both]
   mt5-engine token create --role ea|viewer|admin --name NAME [--expires-in-days N]
   mt5-engine token list
@@ -303,8 +303,12 @@ async function migrate(args: string[], io: Io): Promise<number> {
         return 0
       })
     case 'dump':
-      return withMigrator(rest, { out: { type: 'string' } }, io, async (m, values, config) => {
-        const text = await m.dump()
+      return withMigrator(rest, { out: { type: 'string' }, schema: { type: 'string', multiple: true } }, io, async (m, values, config) => {
+        const schemas = values.schema as string[] | undefined
+        if (schemas && config.dialect !== 'postgres') {
+          throw new EngineError(ErrorCodes.USAGE, '--schema applies to PostgreSQL only; a SQLite dump always covers the whole file')
+        }
+        const text = await m.dump(schemas ? { schemas } : {})
         const out = values.out === undefined ? `schema.${config.dialect}.sql` : String(values.out)
         if (out === '-') io.out(text)
         else {

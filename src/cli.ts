@@ -10,8 +10,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeDatabase, resolveConfig, type OptionName, type ResolvedConfig } from './config.js'
 import { prepareDatabase, startEngine } from './engine.js'
 import { EngineError, ErrorCodes } from './errors.js'
-import { createMigration, loadMigrations } from './migrator/files.js'
-import { lintSql, type LintFinding } from './migrator/lint.js'
+import { createMigration, loadMigrations, type SqlFile } from './migrator/files.js'
+import { copyLintSchema, createLintSchema, lintSql, type LintFinding } from './migrator/lint.js'
 import {
   createMigrator,
   type MigrationResult,
@@ -79,7 +79,7 @@ Usage:
   mt5-engine migrate repair
   mt5-engine migrate create NAME [--split]
   mt5-engine migrate dump [--out FILE] [--schema NAME]...
-  mt5-engine migrate lint [--dialect sqlite|postgres|both]
+  mt5-engine migrate lint [--dialect sqlite|postgres|both] [--rollback-drops]
   mt5-engine token create --role ea|viewer|admin --name NAME [--expires-in-days N]
   mt5-engine token list
   mt5-engine token revoke NAME|ID
@@ -360,7 +360,7 @@ function create(args: string[], io: Io): number {
 }
 
 function lint(args: string[], io: Io): number {
-  const { values } = parse(args, { dialect: { type: 'string' } })
+  const { values } = parse(args, { dialect: { type: 'string' }, 'rollback-drops': { type: 'boolean' } })
   const which = (values.dialect as string | undefined) ?? 'both'
   if (!['sqlite', 'postgres', 'both'].includes(which)) {
     throw new EngineError(ErrorCodes.USAGE, `--dialect must be sqlite, postgres or both; got "${which}"`)
@@ -369,15 +369,27 @@ function lint(args: string[], io: Io): number {
   const dialects: Dialect[] = which === 'both' ? ['sqlite', 'postgres'] : [which as Dialect]
   const seen = new Set<string>()
   const findings: LintFinding[] = []
+  const add = (found: LintFinding[]) => {
+    for (const f of found) {
+      const key = `${f.file}:${f.line}:${f.rule}:${f.message}`
+      if (!seen.has(key)) findings.push(f)
+      seen.add(key)
+    }
+  }
   for (const dialect of dialects) {
+    // Files in version order, so that the foreign keys of earlier files are known; a rollback is
+    // linted against the schema its migration left, since later ones are undone before it runs.
+    const schema = createLintSchema()
     for (const m of loadMigrations(config, dialect)) {
-      for (const file of [m.up, m.down]) {
-        if (!file) continue
-        for (const f of lintSql(file.text, { dialect, file: file.display, noTransaction: file.directives.noTransaction })) {
-          const key = `${f.file}:${f.line}:${f.rule}:${f.message}`
-          if (!seen.has(key)) findings.push(f)
-          seen.add(key)
-        }
+      const options = (file: SqlFile) => ({
+        dialect,
+        file: file.display,
+        noTransaction: file.directives.noTransaction,
+        foreignKeysOff: file.directives.foreignKeysOff,
+      })
+      add(lintSql(m.up.text, { ...options(m.up), schema }))
+      if (m.down) {
+        add(lintSql(m.down.text, { ...options(m.down), schema: copyLintSchema(schema), rollback: !values['rollback-drops'] }))
       }
     }
   }

@@ -12,6 +12,7 @@ import { prepareDatabase, startEngine } from './engine.js'
 import { EngineError, ErrorCodes } from './errors.js'
 import { createMigration, loadMigrations, type SqlFile } from './migrator/files.js'
 import { copyLintSchema, createLintSchema, lintSql, type LintFinding } from './migrator/lint.js'
+import { parseDuration, waitForDatabase } from './migrator/wait.js'
 import {
   createMigrator,
   type MigrationResult,
@@ -95,6 +96,8 @@ Options for every command:
   --migrations-dir DIR    migration files (default: the package's migrations/; MT5E_MIGRATIONS_DIR)
   --rollbacks-dir DIR     rollback files (default: the package's rollbacks/; MT5E_ROLLBACKS_DIR)
   --config FILE           JSON config file (default ./mt5-engine.json if present; MT5E_CONFIG)
+  --wait                  migrate: wait for the database to accept connections (up to 60s)
+  --wait-timeout TIME     migrate: how long --wait waits, like 60s, 1500ms or 2m; implies --wait
   --json                  machine-readable output
 `
 
@@ -337,10 +340,17 @@ async function withMigrator<O extends NonNullable<ParseArgsConfig['options']>>(
   io: Io,
   body: (migrator: Migrator, values: Record<string, unknown>, config: ResolvedConfig) => Promise<number>,
 ): Promise<number> {
-  const { values, positionals } = parse(args, options)
+  const { values, positionals } = parse(args, { ...options, wait: { type: 'boolean' }, 'wait-timeout': { type: 'string' } })
   if (positionals.length > 0) throw new EngineError(ErrorCodes.USAGE, `unexpected argument "${positionals[0]}"`)
   const config = configFrom(values, io)
-  const storage = await openStorage(config)
+  const waitTimeout = (values as Record<string, unknown>)['wait-timeout']
+  const storage =
+    (values as Record<string, unknown>).wait || waitTimeout !== undefined
+      ? await waitForDatabase(() => openStorage(config), {
+          timeoutMs: waitTimeout === undefined ? 60_000 : parseDuration(String(waitTimeout), '--wait-timeout'),
+          location: describeDatabase(config.database),
+        })
+      : await openStorage(config)
   try {
     return await body(createMigrator({ storage, ...config }), values, config)
   } finally {

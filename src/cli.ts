@@ -89,7 +89,7 @@ Usage:
 
 Options for every command:
   --data-dir DIR          data folder (default ./data; MT5E_DATA_DIR)
-  --database URL|FILE     postgres://... or a SQLite file (default DIR/mt5-engine.db; MT5E_DATABASE)
+  --database URL|FILE     postgres://... or a SQLite file (default DIR/mt5-engine.db; MT5E_DATABASE, else DATABASE_URL)
   --synchronous MODE      SQLite NORMAL (default) or FULL (MT5E_SYNCHRONOUS)
   --busy-timeout MS       SQLite busy timeout (default 5000; MT5E_BUSY_TIMEOUT_MS)
   --lock-timeout MS       wait for another migrator (default 30000; MT5E_LOCK_TIMEOUT_MS)

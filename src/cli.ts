@@ -10,8 +10,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeDatabase, resolveConfig, type OptionName, type ResolvedConfig } from './config.js'
 import { prepareDatabase, startEngine } from './engine.js'
 import { EngineError, ErrorCodes } from './errors.js'
-import { createMigration, loadMigrations } from './migrator/files.js'
-import { lintSql, type LintFinding } from './migrator/lint.js'
+import { createMigration, loadMigrations, type SqlFile } from './migrator/files.js'
+import { copyLintSchema, createLintSchema, lintSql, type LintFinding } from './migrator/lint.js'
+import { parseDuration, waitForDatabase } from './migrator/wait.js'
 import {
   createMigrator,
   type MigrationResult,
@@ -78,8 +79,8 @@ Usage:
   mt5-engine migrate validate
   mt5-engine migrate repair
   mt5-engine migrate create NAME [--split]
-  mt5-engine migrate dump [--out FILE]
-  mt5-engine migrate lint [--dialect sqlite|postgres|both]
+  mt5-engine migrate dump [--out FILE] [--schema NAME]...
+  mt5-engine migrate lint [--dialect sqlite|postgres|both] [--rollback-drops]
   mt5-engine token create --role ea|viewer|admin --name NAME [--expires-in-days N]
                           [--account LOGIN@SERVER] [--instance ID|PREFIX*] [--magic N] [--unscoped]
                           (an ea token binds to its first EA unless bound here; docs/SECURITY.md)
@@ -91,13 +92,15 @@ Usage:
 
 Options for every command:
   --data-dir DIR          data folder (default ./data; MT5E_DATA_DIR)
-  --database URL|FILE     postgres://... or a SQLite file (default DIR/mt5-engine.db; MT5E_DATABASE)
+  --database URL|FILE     postgres://... or a SQLite file (default DIR/mt5-engine.db; MT5E_DATABASE, else DATABASE_URL)
   --synchronous MODE      SQLite NORMAL (default) or FULL (MT5E_SYNCHRONOUS)
   --busy-timeout MS       SQLite busy timeout (default 5000; MT5E_BUSY_TIMEOUT_MS)
   --lock-timeout MS       wait for another migrator (default 30000; MT5E_LOCK_TIMEOUT_MS)
   --migrations-dir DIR    migration files (default: the package's migrations/; MT5E_MIGRATIONS_DIR)
   --rollbacks-dir DIR     rollback files (default: the package's rollbacks/; MT5E_ROLLBACKS_DIR)
   --config FILE           JSON config file (default ./mt5-engine.json if present; MT5E_CONFIG)
+  --wait                  migrate: wait for the database to accept connections (up to 60s)
+  --wait-timeout TIME     migrate: how long --wait waits, like 60s, 1500ms or 2m; implies --wait
   --json                  machine-readable output
 `
 
@@ -307,8 +310,12 @@ async function migrate(args: string[], io: Io): Promise<number> {
         return 0
       })
     case 'dump':
-      return withMigrator(rest, { out: { type: 'string' } }, io, async (m, values, config) => {
-        const text = await m.dump()
+      return withMigrator(rest, { out: { type: 'string' }, schema: { type: 'string', multiple: true } }, io, async (m, values, config) => {
+        const schemas = values.schema as string[] | undefined
+        if (schemas && config.dialect !== 'postgres') {
+          throw new EngineError(ErrorCodes.USAGE, '--schema applies to PostgreSQL only; a SQLite dump always covers the whole file')
+        }
+        const text = await m.dump(schemas ? { schemas } : {})
         const out = values.out === undefined ? `schema.${config.dialect}.sql` : String(values.out)
         if (out === '-') io.out(text)
         else {
@@ -337,10 +344,17 @@ async function withMigrator<O extends NonNullable<ParseArgsConfig['options']>>(
   io: Io,
   body: (migrator: Migrator, values: Record<string, unknown>, config: ResolvedConfig) => Promise<number>,
 ): Promise<number> {
-  const { values, positionals } = parse(args, options)
+  const { values, positionals } = parse(args, { ...options, wait: { type: 'boolean' }, 'wait-timeout': { type: 'string' } })
   if (positionals.length > 0) throw new EngineError(ErrorCodes.USAGE, `unexpected argument "${positionals[0]}"`)
   const config = configFrom(values, io)
-  const storage = await openStorage(config)
+  const waitTimeout = (values as Record<string, unknown>)['wait-timeout']
+  const storage =
+    (values as Record<string, unknown>).wait || waitTimeout !== undefined
+      ? await waitForDatabase(() => openStorage(config), {
+          timeoutMs: waitTimeout === undefined ? 60_000 : parseDuration(String(waitTimeout), '--wait-timeout'),
+          location: describeDatabase(config.database),
+        })
+      : await openStorage(config)
   try {
     return await body(createMigrator({ storage, ...config }), values, config)
   } finally {
@@ -360,7 +374,7 @@ function create(args: string[], io: Io): number {
 }
 
 function lint(args: string[], io: Io): number {
-  const { values } = parse(args, { dialect: { type: 'string' } })
+  const { values } = parse(args, { dialect: { type: 'string' }, 'rollback-drops': { type: 'boolean' } })
   const which = (values.dialect as string | undefined) ?? 'both'
   if (!['sqlite', 'postgres', 'both'].includes(which)) {
     throw new EngineError(ErrorCodes.USAGE, `--dialect must be sqlite, postgres or both; got "${which}"`)
@@ -369,15 +383,27 @@ function lint(args: string[], io: Io): number {
   const dialects: Dialect[] = which === 'both' ? ['sqlite', 'postgres'] : [which as Dialect]
   const seen = new Set<string>()
   const findings: LintFinding[] = []
+  const add = (found: LintFinding[]) => {
+    for (const f of found) {
+      const key = `${f.file}:${f.line}:${f.rule}:${f.message}`
+      if (!seen.has(key)) findings.push(f)
+      seen.add(key)
+    }
+  }
   for (const dialect of dialects) {
+    // Files in version order, so that the foreign keys of earlier files are known; a rollback is
+    // linted against the schema its migration left, since later ones are undone before it runs.
+    const schema = createLintSchema()
     for (const m of loadMigrations(config, dialect)) {
-      for (const file of [m.up, m.down]) {
-        if (!file) continue
-        for (const f of lintSql(file.text, { dialect, file: file.display, noTransaction: file.directives.noTransaction })) {
-          const key = `${f.file}:${f.line}:${f.rule}:${f.message}`
-          if (!seen.has(key)) findings.push(f)
-          seen.add(key)
-        }
+      const options = (file: SqlFile) => ({
+        dialect,
+        file: file.display,
+        noTransaction: file.directives.noTransaction,
+        foreignKeysOff: file.directives.foreignKeysOff,
+      })
+      add(lintSql(m.up.text, { ...options(m.up), schema }))
+      if (m.down) {
+        add(lintSql(m.down.text, { ...options(m.down), schema: copyLintSchema(schema), rollback: !values['rollback-drops'] }))
       }
     }
   }

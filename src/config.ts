@@ -168,12 +168,14 @@ export function resolveConfig(input: ResolveInput = {}): ResolvedConfig {
   const sources = {} as ResolvedConfig['sources']
   for (const name of Object.keys(defaultOptions) as OptionName[]) {
     const flag = input.flags?.[name]
-    const fromEnv = env[envNames[name]]
+    // DATABASE_URL is what hosting platforms and compose files set; our own variable wins.
+    const envName = name === 'database' && !env[envNames[name]] && env.DATABASE_URL ? 'DATABASE_URL' : envNames[name]
+    const fromEnv = env[envName]
     if (flag !== undefined) {
       out[name] = coerce(name, flag, flagNames[name])
       sources[name] = 'flag'
     } else if (fromEnv !== undefined && fromEnv !== '') {
-      out[name] = coerce(name, fromEnv, envNames[name])
+      out[name] = coerce(name, fromEnv, envName)
       sources[name] = 'env'
     } else if (file.values[name] !== undefined) {
       out[name] = coerce(name, file.values[name], `"${name}" in ${file.path}`)

@@ -346,13 +346,17 @@ t.test('migrate create --split writes .sqlite.sql and .postgres.sql twins in bot
   t.ok(Math.abs(versionTime(version) - Date.now()) < 10000, 'stamped with the current time')
 })
 
-t.test('migrate lint exits 0 and warns about a destructive rollback', async (t) => {
+t.test('migrate lint exits 0; a rollback\'s drops are reported only with --rollback-drops', async (t) => {
   const s = setup(t, threeMigrations.slice(0, 1))
   const r = await s.run(['migrate', 'lint'])
   t.equal(r.code, 0, r.stderr)
-  t.match(r.stdout, new RegExp(`^rollbacks/${A}_accounts\\.sql:1: warning \\[destructive\\] .*DROP TABLE`, 'm'))
-  t.notMatch(r.stdout, /^migrations\/.*\[destructive\]/m, 'the CREATE TABLE migration is not flagged')
-  t.match(r.stdout, /^1 warning\(s\), \d+ notice\(s\)$/m)
+  t.notMatch(r.stdout, /\[destructive\]/, 'dropping what the migration made is the rollback\'s job')
+  t.match(r.stdout, /^0 warning\(s\), \d+ notice\(s\)$/m)
+  const strict = await s.run(['migrate', 'lint', '--rollback-drops'])
+  t.equal(strict.code, 0, strict.stderr)
+  t.match(strict.stdout, new RegExp(`^rollbacks/${A}_accounts\\.sql:1: warning \\[destructive\\] .*DROP TABLE`, 'm'))
+  t.notMatch(strict.stdout, /^migrations\/.*\[destructive\]/m, 'the CREATE TABLE migration is not flagged')
+  t.match(strict.stdout, /^1 warning\(s\), \d+ notice\(s\)$/m)
   t.notOk(existsSync(s.database), 'lint does not open the database')
 })
 

@@ -162,14 +162,17 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs `mt5-engine ARGS` as a child process. */
+/** Runs `mt5-engine ARGS` as a child process, without the runner's MT5E_* and DATABASE_URL. */
 export function runCliProcess(
   args: string[],
   options: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const env: Record<string, string | undefined> = { ...process.env, ...options.env }
-    for (const key of Object.keys(env)) if (key.startsWith('MT5E_') && !(options.env && key in options.env)) delete env[key]
+    // A developer's MT5E_* or DATABASE_URL must not point the child at their own database.
+    for (const key of Object.keys(env)) {
+      if ((key.startsWith('MT5E_') || key === 'DATABASE_URL') && !(options.env && key in options.env)) delete env[key]
+    }
     const child = spawn(process.execPath, [cliPath, ...args], {
       cwd: options.cwd ?? repoRoot,
       env,

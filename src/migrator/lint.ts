@@ -19,16 +19,41 @@ export interface LintFinding {
 
 export type LintRule =
   | 'destructive'
+  | 'foreign-key-rebuild'
   | 'needs-no-transaction'
   | 'no-transaction-multiple'
   | 'transaction-control'
   | 'unparsed'
 
+export interface LintOptions {
+  dialect: Dialect
+  file: string
+  noTransaction: boolean
+  /** The file carries `-- mt5e:foreign-keys-off`. Default false. */
+  foreignKeysOff?: boolean
+  /**
+   * A rollback: its drops are its job, so DROP statements are not reported as destructive.
+   * Default false.
+   */
+  rollback?: boolean
+  /**
+   * SQLite: the foreign keys of the files linted before this one, from `createLintSchema()`. It
+   * is updated with this file's CREATE, DROP and RENAME statements. Without it, only references
+   * made in this file are known.
+   */
+  schema?: LintSchema
+}
+
 /**
  * Lints one migration file. Never throws; findings are ordered by line.
  *
- * - `destructive` (warning): DROP TABLE/VIEW/INDEX/COLUMN/SCHEMA/FUNCTION/TYPE/DATABASE, TRUNCATE,
- *   DELETE or UPDATE without WHERE, ALTER COLUMN ... TYPE, renaming a table or column.
+ * - `destructive` (warning): DROP TABLE/COLUMN/SCHEMA/FUNCTION/TYPE/DATABASE, TRUNCATE, DELETE or
+ *   UPDATE without WHERE, ALTER COLUMN ... TYPE, renaming a table or column. DROP VIEW, DROP
+ *   MATERIALIZED VIEW and DROP INDEX lose no data and are notices. Not in rollbacks for DROP.
+ * - `foreign-key-rebuild` (warning, SQLite): DROP TABLE of a table other tables reference by
+ *   foreign key, in a file without `-- mt5e:foreign-keys-off` (SQLite deletes its rows first,
+ *   which fails with FOREIGN KEY constraint failed once the referencing tables hold rows); and
+ *   renaming such a table away to re-create it under its name (the references follow the rename).
  * - `needs-no-transaction` (warning, only when `noTransaction` is false): statements the database
  *   refuses inside a transaction (PostgreSQL: CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY
  *   and REINDEX SCHEMA/DATABASE/SYSTEM, VACUUM, CREATE/DROP DATABASE, ALTER SYSTEM, CREATE/DROP
@@ -39,10 +64,7 @@ export type LintRule =
  * - `unparsed` (notice): node-sql-parser rejected a statement, which was then classified by its
  *   keywords alone.
  */
-export function lintSql(
-  text: string,
-  options: { dialect: Dialect; file: string; noTransaction: boolean },
-): LintFinding[] {
+export function lintSql(text: string, options: LintOptions): LintFinding[] {
   const { dialect, file, noTransaction } = options
   let statements: Statement[]
   try {
@@ -52,13 +74,20 @@ export function lintSql(
     return []
   }
   const findings: LintFinding[] = []
-  for (const statement of statements) {
+  const changes = statements.map(tableChange)
+  for (const [k, statement] of statements.entries()) {
     const { hits, parseError } = classify(statement, dialect)
     for (const hit of hits) {
       if (hit.rule === 'needs-no-transaction' && noTransaction) continue
+      if (hit.rule === 'destructive' && options.rollback && hit.what.startsWith('DROP ')) continue
+      if (hit === RENAME_TABLE && takesDroppedName(changes, k)) continue
       findings.push(hitFinding(file, statement, hit))
     }
     if (parseError !== undefined) findings.push(unparsedFinding(file, statement, dialect, parseError))
+  }
+  if (dialect === 'sqlite') {
+    const schema = options.schema ?? createLintSchema()
+    findings.push(...foreignKeyFindings(file, statements, changes, schema, options.foreignKeysOff ?? false))
   }
   const second = statements[1]
   if (noTransaction && second) findings.push(multipleFinding(file, statements.length, second))
@@ -86,6 +115,7 @@ interface Hit {
   rule: StatementRule
   what: string // the construct: "DROP TABLE", "DELETE without WHERE"
   why: string
+  level?: LintLevel // default 'warning'
 }
 
 const LOSES_DATA = 'deletes data that no rollback migration can bring back'
@@ -110,9 +140,13 @@ function transactionControl(what: string): Hit {
   return { rule: 'transaction-control', what, why }
 }
 
+// A view, a materialized view (REFRESH rebuilds it) and an index hold no data of their own.
+const HOLDS_NO_DATA = new Set(['VIEW', 'MATERIALIZED VIEW', 'INDEX'])
+
 function dropHit(object: string): Hit {
   const losesData = object === 'TABLE' || object === 'SCHEMA' || object === 'DATABASE'
-  return destructive(`DROP ${object}`, losesData ? LOSES_DATA : BREAKS_USERS)
+  const hit = destructive(`DROP ${object}`, losesData ? LOSES_DATA : BREAKS_USERS)
+  return HOLDS_NO_DATA.has(object) ? { ...hit, why: `loses no data but ${BREAKS_USERS}`, level: 'notice' } : hit
 }
 
 const DROP_COLUMN = destructive('DROP COLUMN', LOSES_DATA)
@@ -134,7 +168,7 @@ function withoutWhere(verb: 'DELETE' | 'UPDATE'): Hit {
 function hitFinding(file: string, statement: Statement, hit: Hit): LintFinding {
   return {
     file,
-    level: 'warning',
+    level: hit.level ?? 'warning',
     rule: hit.rule,
     message: `${hit.what} ${hit.why}: ${excerpt(statement.text)}`,
     line: statement.line,
@@ -448,12 +482,187 @@ function splitOnCommas(tokens: Token[]): Token[][] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// SQLite foreign keys across files. A rebuild passes on an empty test database and fails in
+// production, where the referencing tables hold rows: only a model of the references sees it.
+
+/** What the linter knows of the schema so far: for each table, the tables it references. */
+export interface LintSchema {
+  references: Map<string, Set<string>>
+}
+
+export function createLintSchema(): LintSchema {
+  return { references: new Map() }
+}
+
+/** A copy, for linting a rollback against the schema its migration left. */
+export function copyLintSchema(schema: LintSchema): LintSchema {
+  return { references: new Map([...schema.references].map(([table, parents]) => [table, new Set(parents)])) }
+}
+
+type TableChange =
+  | { kind: 'create'; table: string; parents: string[] }
+  | { kind: 'add-references'; table: string; parents: string[] }
+  | { kind: 'drop'; table: string }
+  | { kind: 'rename'; table: string; to: string }
+
+// The last step of a rebuild (new table, copy, drop, rename) gives the new table the old name:
+// nothing that uses the name breaks.
+function takesDroppedName(changes: (TableChange | undefined)[], k: number): boolean {
+  const change = changes[k]
+  if (change?.kind !== 'rename') return false
+  return changes.slice(0, k).some((c) => c?.kind === 'drop' && c.table === change.to)
+}
+
+function foreignKeyFindings(
+  file: string,
+  statements: Statement[],
+  changes: (TableChange | undefined)[],
+  schema: LintSchema,
+  foreignKeysOff: boolean,
+): LintFinding[] {
+  const findings: LintFinding[] = []
+  changes.forEach((change, k) => {
+    if (!change) return
+    if (change.kind === 'drop' || change.kind === 'rename') {
+      const children = referencing(schema, change.table)
+      const recreated = changes
+        .slice(k + 1)
+        .some((c) => (c?.kind === 'create' && c.table === change.table) || (c?.kind === 'rename' && c.to === change.table))
+      const statement = statements[k]!
+      if (children.length > 0 && change.kind === 'drop' && !(recreated && foreignKeysOff)) {
+        findings.push(rebuildFinding(file, statement, dropMessage(change.table, children, recreated)))
+      }
+      if (children.length > 0 && change.kind === 'rename' && recreated) {
+        findings.push(rebuildFinding(file, statement, renameMessage(change.table, change.to, children)))
+      }
+    }
+    applyChange(schema, change)
+  })
+  return findings
+}
+
+function dropMessage(table: string, children: string[], recreated: boolean): string {
+  const who = `${list(children)} reference${children.length === 1 ? 's' : ''} it by foreign key`
+  const fails =
+    "while foreign keys are on, SQLite's DROP TABLE first deletes every row, which fails with " +
+    `"FOREIGN KEY constraint failed" as soon as ${children.length === 1 ? 'that table holds' : 'those tables hold'} ` +
+    'rows (an empty database passes)'
+  return recreated
+    ? `DROP TABLE ${table} rebuilds a table and ${who}: ${fails}; put -- mt5e:foreign-keys-off at the top of the file`
+    : `DROP TABLE ${table} drops a table and ${who}: ${fails}, and with -- mt5e:foreign-keys-off the foreign key ` +
+        'check before commit fails instead; drop or rebuild the referencing tables first'
+}
+
+function renameMessage(table: string, to: string, children: string[]): string {
+  return (
+    `ALTER TABLE ${table} RENAME TO ${to} before re-creating ${table}: ${list(children)} reference ${table} by ` +
+    `foreign key, and SQLite (3.26 and later, even with foreign keys off) rewrites those references to ${to}, so they ` +
+    `end up pointing at the old table and fail "FOREIGN KEY constraint failed" or the foreign key check; rebuild in ` +
+    `SQLite's order instead: create the new table under another name, copy the rows, drop ${table}, rename the new ` +
+    `table to ${table}, with -- mt5e:foreign-keys-off at the top of the file`
+  )
+}
+
+function rebuildFinding(file: string, statement: Statement, message: string): LintFinding {
+  return { file, level: 'warning', rule: 'foreign-key-rebuild', message: `${message}: ${excerpt(statement.text)}`, line: statement.line }
+}
+
+function list(names: string[]): string {
+  return names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`
+}
+
+function referencing(schema: LintSchema, table: string): string[] {
+  const children: string[] = []
+  for (const [child, parents] of schema.references) if (child !== table && parents.has(table)) children.push(child)
+  return children.sort()
+}
+
+function applyChange(schema: LintSchema, change: TableChange): void {
+  const refs = schema.references
+  switch (change.kind) {
+    case 'create':
+      refs.set(change.table, new Set(change.parents))
+      return
+    case 'add-references':
+      for (const p of change.parents) (refs.get(change.table) ?? refs.set(change.table, new Set()).get(change.table)!).add(p)
+      return
+    case 'drop':
+      refs.delete(change.table)
+      return
+    case 'rename': {
+      const own = refs.get(change.table)
+      refs.delete(change.table)
+      if (own) refs.set(change.to, own)
+      for (const parents of refs.values()) {
+        if (parents.delete(change.table)) parents.add(change.to)
+      }
+    }
+  }
+}
+
+function tableChange(statement: Statement): TableChange | undefined {
+  const top = statement.tokens.filter((t) => t.depth === 0)
+  const first = wordAt(top, 0)
+  if (first === 'CREATE') {
+    let k = 1
+    if (wordAt(top, k) === 'TEMP' || wordAt(top, k) === 'TEMPORARY') k += 1
+    if (wordAt(top, k) !== 'TABLE') return undefined
+    k += 1
+    if (wordAt(top, k) === 'IF' && wordAt(top, k + 1) === 'NOT' && wordAt(top, k + 2) === 'EXISTS') k += 3
+    const table = nameAt(top, k)
+    return table === undefined ? undefined : { kind: 'create', table, parents: referenced(statement.tokens) }
+  }
+  if (first === 'DROP' && wordAt(top, 1) === 'TABLE') {
+    const k = wordAt(top, 2) === 'IF' && wordAt(top, 3) === 'EXISTS' ? 4 : 2
+    const table = nameAt(top, k)
+    return table === undefined ? undefined : { kind: 'drop', table }
+  }
+  if (first === 'ALTER' && wordAt(top, 1) === 'TABLE') {
+    const table = nameAt(top, 2)
+    if (table === undefined) return undefined
+    const after = skipName(top, 2)
+    if (wordAt(top, after) === 'RENAME' && wordAt(top, after + 1) === 'TO') {
+      const to = nameAt(top, after + 2)
+      return to === undefined ? undefined : { kind: 'rename', table, to }
+    }
+    const parents = referenced(statement.tokens)
+    return parents.length > 0 ? { kind: 'add-references', table, parents } : undefined
+  }
+  return undefined
+}
+
+function referenced(tokens: Token[]): string[] {
+  const parents: string[] = []
+  tokens.forEach((t, k) => {
+    const parent = t.kind === 'word' && t.text === 'REFERENCES' ? nameAt(tokens, k + 1) : undefined
+    if (parent !== undefined) parents.push(parent)
+  })
+  return parents
+}
+
+// The table part of a possibly qualified name, as SQLite compares it: unquoted, case-folded.
+function nameAt(tokens: Token[], k: number): string | undefined {
+  const end = skipName(tokens, k)
+  const last = tokens[end - 1]
+  if (end === k || !last || (last.kind !== 'word' && last.kind !== 'quoted')) return undefined
+  return unquote(last.raw).toLowerCase()
+}
+
+function unquote(raw: string): string {
+  const open = raw.charAt(0)
+  if (open === '[') return raw.slice(1, -1)
+  if (open === '"' || open === '`') return raw.slice(1, -1).split(open + open).join(open)
+  return raw
+}
+
+// ---------------------------------------------------------------------------------------------
 // Scanner: statement boundaries and keywords. The migrator never splits files (the database
 // does); this only has to be good enough to name statements and count them.
 
 interface Token {
   kind: 'word' | 'quoted' | 'literal' | 'punct'
   text: string // upper-cased for words
+  raw: string // as written, quotes included
   depth: number // parenthesis depth; a parenthesis itself sits at the depth outside it
 }
 
@@ -491,7 +700,7 @@ function scan(text: string, dialect: Dialect): Statement[] {
     current ??= { start: i, ...positionOf(i), tokens: [] }
     const { token, end } = readToken(text, i, dialect)
     if (token.text === ')') depth = Math.max(0, depth - 1)
-    current.tokens.push({ ...token, depth })
+    current.tokens.push({ ...token, raw: text.slice(i, end), depth })
     if (token.text === '(') depth += 1
     if (token.kind === 'word' && depth === 0) blocks = trackBlocks(current.tokens, token.text, blocks)
     i = end
@@ -568,7 +777,7 @@ function blockCommentEnd(text: string, start: number, nested: boolean): number {
   return text.length
 }
 
-type Read = { token: Omit<Token, 'depth'>; end: number }
+type Read = { token: Omit<Token, 'depth' | 'raw'>; end: number }
 
 function read(kind: Token['kind'], text: string, end: number): Read {
   return { token: { kind, text }, end }

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks'
 import { EngineError, ErrorCodes, type ErrorData } from '../errors.js'
 import { databaseErrorInfo, type Storage } from '../storage/types.js'
-import { dumpSchema } from './dump.js'
+import { dumpSchema, type DumpOptions } from './dump.js'
 import { loadMigrations, problemsError, scanMigrations, type Migration, type MigrationDirs, type SqlFile } from './files.js'
 import { statementCount } from './lint.js'
 import {
@@ -114,7 +114,7 @@ export interface Migrator {
   redo(options?: { steps?: number }): Promise<RunResult>
   validate(): Promise<ValidateReport>
   repair(): Promise<{ actions: RepairAction[] }>
-  dump(): Promise<string>
+  dump(options?: DumpOptions): Promise<string>
 }
 
 const LOCK_NAME = 'migrate'
@@ -402,8 +402,8 @@ export function createMigrator(options: MigratorOptions): Migrator {
       return { actions }
     },
 
-    dump() {
-      return dumpSchema(storage)
+    dump(opts = {}) {
+      return dumpSchema(storage, opts)
     },
   }
 

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeDatabase, resolveConfig, type OptionName, type ResolvedConfig } from './config.js'
 import { prepareDatabase, startEngine } from './engine.js'
+import { maskDeep, maskSecrets, redactError } from './db-url.js'
 import { EngineError, ErrorCodes } from './errors.js'
 import { createMigration, loadMigrations } from './migrator/files.js'
 import { lintSql, type LintFinding } from './migrator/lint.js'
@@ -30,6 +31,16 @@ export interface Io {
   err: (text: string) => void
   env: Record<string, string | undefined>
   cwd: string
+  /** Writes without masking secrets: only for a new token, which must be shown exactly. */
+  outExact?: (text: string) => void
+}
+
+/**
+ * Every line the CLI prints goes through the masking of database secrets: a password must not
+ * reach a terminal, a service log or a CI transcript, whichever message carries it.
+ */
+function maskedIo(io: Io): Io {
+  return { ...io, out: (text) => io.out(maskSecrets(text)), err: (text) => io.err(maskSecrets(text)), outExact: io.outExact ?? io.out }
 }
 
 const commonOptions = {
@@ -99,8 +110,9 @@ Options for every command:
 `
 
 /** Runs one command line; returns the exit code: 0 ok, 1 failed or drift, 2 usage. */
-export async function runCli(argv: string[], io: Io): Promise<number> {
+export async function runCli(argv: string[], rawIo: Io): Promise<number> {
   const [command, ...rest] = argv
+  const io = maskedIo(rawIo)
   try {
     switch (command) {
       case 'start':
@@ -127,14 +139,16 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
 
 function fail(err: unknown, io: Io, json: boolean): number {
   if (err instanceof EngineError) {
-    io.err(json ? JSON.stringify({ error: err.toJSON() }) + '\n' : `error ${err.code}: ${err.message}\n`)
+    // the detail and the cause may carry a driver's view of the URL: masked before printing
+    const safe = redactError(err) as EngineError
+    io.err(json ? JSON.stringify({ error: safe.toJSON() }) + '\n' : `error ${safe.code}: ${safe.message}\n`)
     return err.code === ErrorCodes.USAGE ? 2 : 1
   }
   if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     io.err(`error USAGE: ${err.message}; run mt5-engine help\n`)
     return 2
   }
-  io.err(`error: ${(err as Error)?.stack ?? String(err)}\n`)
+  io.err(`error: ${redactError(err).stack ?? String(err)}\n`)
   return 1
 }
 
@@ -408,11 +422,12 @@ async function tokenCommand(args: string[], io: Io): Promise<number> {
           name: String(values.name),
           expiresAt: days === undefined ? null : Date.now() + days * 86_400_000,
         })
-        if (values.json) io.out(JSON.stringify({ ...info, token }) + '\n')
+        const exact = io.outExact ?? io.out
+        if (values.json) exact(JSON.stringify({ ...maskDeep(info), token }) + '\n')
         else {
           io.out(`created ${info.role} token "${info.name}" (id ${info.id})${info.expiresAt ? `, expires ${new Date(info.expiresAt).toISOString()}` : ''}\n`)
           io.out('it is shown once; only its hash is stored:\n')
-          io.out(`${token}\n`)
+          exact(`${token}\n`)
         }
         return 0
       }

@@ -4,7 +4,7 @@
  * resolveConfig, so flags, `MT5E_*` variables and the config file mean the same everywhere.
  */
 import { realpathSync, writeFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeDatabase, resolveConfig, type OptionName, type ResolvedConfig } from './config.js'
@@ -23,6 +23,7 @@ import {
 import { connectDashboard, type Dashboard } from './client/dashboard-client.js'
 import type { CommandSend, CommandStatusUpdate } from './protocol/messages.js'
 import { openStorage } from './storage/open.js'
+import { exposedToOthers } from './storage/sqlite.js'
 import { createToken, listTokens, revokeToken, type Role } from './store/tokens.js'
 import type { Dialect } from './storage/types.js'
 
@@ -188,6 +189,7 @@ async function start(args: string[], io: Io): Promise<number> {
   const engine = await startEngine(config, { serve: !values['migrate-only'] })
   const applied = engine.applied.filter((r) => r.status === 'applied')
   io.out(`mt5-engine: database ${describe(config)}\n`)
+  if (config.dialect === 'sqlite') warnExposed(config.database, io)
   for (const r of applied) io.out(`  applied ${r.version}_${r.name} (${r.durationMs} ms)\n`)
   io.out(`mt5-engine: schema up to date: ${engine.status.entries.length} migrations applied, ${applied.length} of them now\n`)
   if (engine.url === undefined) return 0
@@ -219,6 +221,20 @@ async function untilSignal(io: Io, shutdown: () => Promise<void>): Promise<void>
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
   })
+}
+
+/**
+ * A folder or database file others can read was made so before this version, or on purpose: it is
+ * left alone (a backup group may rely on it), and said once at start.
+ */
+function warnExposed(database: string, io: Io): void {
+  for (const { path, mode } of exposedToOthers(database)) {
+    const folder = path === dirname(database)
+    io.err(
+      `mt5-engine: warning: ${path} is readable by every local user (mode ${mode.toString(8).padStart(4, '0')}) and ` +
+        `${folder ? 'holds' : 'is'} the database with every account's deals; chmod ${folder ? '700' : '600'} ${path} unless that is intended\n`,
+    )
+  }
 }
 
 function describe(config: ResolvedConfig): string {

@@ -189,7 +189,7 @@ async function start(args: string[], io: Io): Promise<number> {
   const engine = await startEngine(config, { serve: !values['migrate-only'] })
   const applied = engine.applied.filter((r) => r.status === 'applied')
   io.out(`mt5-engine: database ${describe(config)}\n`)
-  if (config.dialect === 'sqlite') warnExposed(config.database, io)
+  if (config.dialect === 'sqlite') warnExposed(config, io)
   for (const r of applied) io.out(`  applied ${r.version}_${r.name} (${r.durationMs} ms)\n`)
   io.out(`mt5-engine: schema up to date: ${engine.status.entries.length} migrations applied, ${applied.length} of them now\n`)
   if (engine.url === undefined) return 0
@@ -225,11 +225,14 @@ async function untilSignal(io: Io, shutdown: () => Promise<void>): Promise<void>
 
 /**
  * A folder or database file others can read was made so before this version, or on purpose: it is
- * left alone (a backup group may rely on it), and said once at start.
+ * left alone (a backup group may rely on it), and said once at start. The folder only when it is
+ * the engine's data folder: a database put in a home or /var/lib is private by its own mode.
  */
-function warnExposed(database: string, io: Io): void {
+function warnExposed(config: ResolvedConfig, io: Io): void {
+  const database = config.database
   for (const { path, mode } of exposedToOthers(database)) {
     const folder = path === dirname(database)
+    if (folder && path !== config.dataDir) continue
     io.err(
       `mt5-engine: warning: ${path} is readable by every local user (mode ${mode.toString(8).padStart(4, '0')}) and ` +
         `${folder ? 'holds' : 'is'} the database with every account's deals; chmod ${folder ? '700' : '600'} ${path} unless that is intended\n`,

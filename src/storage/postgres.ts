@@ -64,6 +64,7 @@ function driverUrl(target: PostgresTarget): string {
 function driverTarget(target: PostgresTarget): postgres.Options<{}> {
   const first = target.hosts[0]
   return {
+    // arrays, as postgres.js keeps them: a string host is split at ':', which breaks IPv6
     ...(target.socketPath !== undefined ? { path: target.socketPath } : { host: [first!.host] as unknown as string, port: [first!.port] as unknown as number }),
     ...(target.database !== undefined && { database: target.database }),
     ...(target.user !== undefined && { user: target.user }),
@@ -107,6 +108,9 @@ export async function noDelaySocket(options: SocketOptions): Promise<Socket> {
       socket.once('connect', () => {
         clearTimeout(timer)
         socket.off('error', failed)
+        // postgres.js names the TLS server (SNI, and the certificate check of verify-full) after
+        // socket.host, which it sets on the sockets it opens itself: without it, "localhost"
+        if ('host' in how) Object.assign(socket, { host: how.host, port: how.port })
         resolve(socket)
       })
     })

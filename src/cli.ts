@@ -4,11 +4,12 @@
  * resolveConfig, so flags, `MT5E_*` variables and the config file mean the same everywhere.
  */
 import { realpathSync, writeFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeDatabase, resolveConfig, type OptionName, type ResolvedConfig } from './config.js'
 import { prepareDatabase, startEngine } from './engine.js'
+import { maskDeep, maskSecrets, redactError } from './db-url.js'
 import { EngineError, ErrorCodes } from './errors.js'
 import { createMigration, loadMigrations, type SqlFile } from './migrator/files.js'
 import { copyLintSchema, createLintSchema, lintSql, type LintFinding } from './migrator/lint.js'
@@ -23,6 +24,7 @@ import {
 import { connectDashboard, type Dashboard } from './client/dashboard-client.js'
 import type { CommandSend, CommandStatusUpdate } from './protocol/messages.js'
 import { openStorage } from './storage/open.js'
+import { exposedToOthers } from './storage/sqlite.js'
 import { createToken, describeScope, listTokens, parseScope, revokeToken, setScope, type Role, type TokenInfo } from './store/tokens.js'
 import type { Dialect } from './storage/types.js'
 
@@ -31,6 +33,16 @@ export interface Io {
   err: (text: string) => void
   env: Record<string, string | undefined>
   cwd: string
+  /** Writes without masking secrets: only for a new token, which must be shown exactly. */
+  outExact?: (text: string) => void
+}
+
+/**
+ * Every line the CLI prints goes through the masking of database secrets: a password must not
+ * reach a terminal, a service log or a CI transcript, whichever message carries it.
+ */
+function maskedIo(io: Io): Io {
+  return { ...io, out: (text) => io.out(maskSecrets(text)), err: (text) => io.err(maskSecrets(text)), outExact: io.outExact ?? io.out }
 }
 
 const commonOptions = {
@@ -105,8 +117,9 @@ Options for every command:
 `
 
 /** Runs one command line; returns the exit code: 0 ok, 1 failed or drift, 2 usage. */
-export async function runCli(argv: string[], io: Io): Promise<number> {
+export async function runCli(argv: string[], rawIo: Io): Promise<number> {
   const [command, ...rest] = argv
+  const io = maskedIo(rawIo)
   try {
     switch (command) {
       case 'start':
@@ -133,14 +146,16 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
 
 function fail(err: unknown, io: Io, json: boolean): number {
   if (err instanceof EngineError) {
-    io.err(json ? JSON.stringify({ error: err.toJSON() }) + '\n' : `error ${err.code}: ${err.message}\n`)
+    // the detail and the cause may carry a driver's view of the URL: masked before printing
+    const safe = redactError(err) as EngineError
+    io.err(json ? JSON.stringify({ error: safe.toJSON() }) + '\n' : `error ${safe.code}: ${safe.message}\n`)
     return err.code === ErrorCodes.USAGE ? 2 : 1
   }
   if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     io.err(`error USAGE: ${err.message}; run mt5-engine help\n`)
     return 2
   }
-  io.err(`error: ${(err as Error)?.stack ?? String(err)}\n`)
+  io.err(`error: ${redactError(err).stack ?? String(err)}\n`)
   return 1
 }
 
@@ -181,6 +196,7 @@ async function start(args: string[], io: Io): Promise<number> {
   for (const w of engine.warnings) io.err(`mt5-engine: warning: ${w}\n`)
   const applied = engine.applied.filter((r) => r.status === 'applied')
   io.out(`mt5-engine: database ${describe(config)}\n`)
+  if (config.dialect === 'sqlite') warnExposed(config, io)
   for (const r of applied) io.out(`  applied ${r.version}_${r.name} (${r.durationMs} ms)\n`)
   io.out(`mt5-engine: schema up to date: ${engine.status.entries.length} migrations applied, ${applied.length} of them now\n`)
   if (engine.url === undefined) return 0
@@ -212,6 +228,23 @@ async function untilSignal(io: Io, shutdown: () => Promise<void>): Promise<void>
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
   })
+}
+
+/**
+ * A folder or database file others can read was made so before this version, or on purpose: it is
+ * left alone (a backup group may rely on it), and said once at start. The folder only when it is
+ * the engine's data folder: a database put in a home or /var/lib is private by its own mode.
+ */
+function warnExposed(config: ResolvedConfig, io: Io): void {
+  const database = config.database
+  for (const { path, mode } of exposedToOthers(database)) {
+    const folder = path === dirname(database)
+    if (folder && path !== config.dataDir) continue
+    io.err(
+      `mt5-engine: warning: ${path} is readable by every local user (mode ${mode.toString(8).padStart(4, '0')}) and ` +
+        `${folder ? 'holds' : 'is'} the database with every account's deals; chmod ${folder ? '700' : '600'} ${path} unless that is intended\n`,
+    )
+  }
 }
 
 function describe(config: ResolvedConfig): string {
@@ -453,12 +486,13 @@ async function tokenCommand(args: string[], io: Io): Promise<number> {
           scope,
           unscoped: values.unscoped === true,
         })
-        if (values.json) io.out(JSON.stringify({ ...info, token }) + '\n')
+        const exact = io.outExact ?? io.out
+        if (values.json) exact(JSON.stringify({ ...maskDeep(info), token }) + '\n')
         else {
           io.out(`created ${info.role} token "${info.name}" (id ${info.id})${info.expiresAt ? `, expires ${new Date(info.expiresAt).toISOString()}` : ''}\n`)
           if (info.role === 'ea') io.out(`scope: ${scopeText(info)}\n`)
           io.out('it is shown once; only its hash is stored:\n')
-          io.out(`${token}\n`)
+          exact(`${token}\n`)
         }
         return 0
       }

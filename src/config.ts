@@ -5,7 +5,10 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, resolve, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { isPostgresUrl, looksLikeUrl, maskSecrets, parsePostgresUrl, rememberSecret } from './db-url.js'
 import { EngineError, ErrorCodes } from './errors.js'
+
+export { isPostgresUrl }
 
 export type Synchronous = 'NORMAL' | 'FULL'
 
@@ -156,10 +159,6 @@ export interface ResolveInput {
   cwd?: string
 }
 
-export function isPostgresUrl(database: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(database)
-}
-
 export function resolveConfig(input: ResolveInput = {}): ResolvedConfig {
   const env = input.env ?? process.env
   const cwd = input.cwd ?? process.cwd()
@@ -189,6 +188,14 @@ export function resolveConfig(input: ResolveInput = {}): ResolvedConfig {
   const dataDir = resolve(cwd, options.dataDir)
   let database = options.database ?? join(dataDir, 'mt5-engine.db')
   const dialect = isPostgresUrl(database) ? 'postgres' : 'sqlite'
+  if (dialect === 'postgres') {
+    // postgres.js falls back to it when the URL has no password: it is as secret as one
+    rememberSecret(env.PGPASSWORD)
+    parsePostgresUrl(database)
+  } else if (looksLikeUrl(database)) {
+    // `parsePostgresUrl` names the scheme and masks the URL; a SQLite file named "mysql://..." is a mistake
+    parsePostgresUrl(database)
+  }
   if (dialect === 'sqlite' && database !== ':memory:') database = resolve(cwd, database)
   return {
     ...options,
@@ -303,14 +310,7 @@ function distance(a: string, b: string): number {
   return row[b.length]!
 }
 
-/** A PostgreSQL URL with its password masked, for messages and logs. */
+/** A database for messages and logs: a PostgreSQL URL with every secret masked, a SQLite path as is. */
 export function describeDatabase(database: string): string {
-  if (!isPostgresUrl(database)) return database
-  try {
-    const url = new URL(database)
-    if (url.password) url.password = '***'
-    return url.toString()
-  } catch {
-    return 'postgres://(unparsable URL)'
-  }
+  return maskSecrets(database)
 }

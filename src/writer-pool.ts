@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
+import { maskSecrets } from './db-url.js'
 import type { EaHello } from './protocol/messages.js'
 import type {
   AuthResult,
@@ -108,7 +109,7 @@ export function createWriterPool(config: WriterConfig, writers: number): WriterP
   // from a timer where nothing can catch it (porsager/postgres#1154, #1208); a new thread with a
   // new connection pool is the clean way on.
   piscina.on('error', (err: Error) => {
-    process.stderr.write(`mt5-engine: a writer thread failed and was replaced: ${err.stack ?? err.message}\n`)
+    process.stderr.write(maskSecrets(`mt5-engine: a writer thread failed and was replaced: ${err.stack ?? err.message}\n`))
   })
   const run = <T>(task: WriterTask, transferList?: ArrayBuffer[]) =>
     piscina.run(task, transferList ? { transferList } : {}) as Promise<TaskResult<T>>

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net'
 import postgres from 'postgres'
 import { EngineError, ErrorCodes } from '../errors.js'
-import { describeDatabase } from '../config.js'
+import { parsePostgresUrl, redactError, type PostgresTarget } from '../db-url.js'
 import { isBlankSql, type Queryable, type Row, type StatementCount, type Storage, type TransactionOptions } from './types.js'
 import { quoteIdent } from './sqlite.js'
 
@@ -19,28 +19,68 @@ const SYNTAX_ERROR = '42601'
 
 /** Connects to PostgreSQL and checks the connection before returning. */
 export async function openPostgres(options: PostgresOptions): Promise<Storage> {
-  const location = describeDatabase(options.url)
-  const sql = postgres(options.url, {
+  const target = parsePostgresUrl(options.url)
+  const location = target.masked
+  const sql = postgres(driverUrl(target), {
+    ...driverTarget(target),
     max: Math.max(2, options.max ?? 4),
     connect_timeout: options.connectTimeoutSeconds ?? 10,
     onnotice: () => {},
     // bigint columns (times in ms) fit in a double well past year 200,000
     types: { bigint: postgres.BigInt },
     // a documented option (a function returning a connected socket) the typings do not list
-    ...({ socket: noDelaySocket } as object),
+    ...({ socket: (o: SocketOptions) => noDelaySocket({ ...o, ...hostLists(target) }) } as object),
   })
   try {
     await sql`select 1`
   } catch (err) {
     await sql.end({ timeout: 1 }).catch(() => {})
+    const safe = redactError(err)
     throw new EngineError(
       ErrorCodes.DATABASE_UNAVAILABLE,
-      `cannot connect to PostgreSQL at ${location}: ${(err as Error).message}`,
+      `cannot connect to PostgreSQL at ${location}: ${safe.message}`,
       { location, dbCode: (err as { code?: string }).code },
-      { cause: err },
+      { cause: safe },
     )
   }
   return new PostgresStorage(sql, location)
+}
+
+/**
+ * What postgres.js reads from a URL besides the parts given as options: `sslmode`, its own
+ * options, server settings. The URL it gets holds no user info and no secret, so nothing it
+ * throws or keeps can show one.
+ */
+function driverUrl(target: PostgresTarget): string {
+  const query = new URLSearchParams(target.params).toString()
+  return `postgres://localhost/${query ? `?${query}` : ''}`
+}
+
+/**
+ * The parsed parts as postgres.js options, which win over its URL. It gets the first host only:
+ * with several, a socket function that fails makes it wait forever for a retry it never starts
+ * (the CLI then exited 0 with no output); `noDelaySocket` tries every host itself.
+ */
+function driverTarget(target: PostgresTarget): postgres.Options<{}> {
+  const first = target.hosts[0]
+  return {
+    // arrays, as postgres.js keeps them: a string host is split at ':', which breaks IPv6
+    ...(target.socketPath !== undefined ? { path: target.socketPath } : { host: [first!.host] as unknown as string, port: [first!.port] as unknown as number }),
+    ...(target.database !== undefined && { database: target.database }),
+    ...(target.user !== undefined && { user: target.user }),
+    ...(target.password !== undefined && { pass: target.password }),
+  }
+}
+
+function hostLists(target: PostgresTarget): { host: string[]; port: number[] } {
+  return { host: target.hosts.map((h) => h.host), port: target.hosts.map((h) => h.port) }
+}
+
+interface SocketOptions {
+  host: string[]
+  port: number[]
+  path: string | false
+  connect_timeout?: number
 }
 
 type Sql = postgres.Sql<{ bigint: bigint }>
@@ -50,7 +90,7 @@ type Sql = postgres.Sql<{ bigint: bigint }>
  * delayed ACK, about 40 ms per COPY. So the engine opens the socket itself, with no delay (a Unix
  * socket has no Nagle to turn off), trying each host of the URL in turn.
  */
-export async function noDelaySocket(options: { host: string[]; port: number[]; path: string | false; connect_timeout?: number }): Promise<Socket> {
+export async function noDelaySocket(options: SocketOptions): Promise<Socket> {
   // postgres.js starts its connect_timeout only once it has the socket: this one keeps it
   const timeoutMs = (options.connect_timeout ?? 30) * 1000
   const open = (how: { path: string } | { host: string; port: number }) =>
@@ -68,19 +108,28 @@ export async function noDelaySocket(options: { host: string[]; port: number[]; p
       socket.once('connect', () => {
         clearTimeout(timer)
         socket.off('error', failed)
+        // postgres.js names the TLS server (SNI, and the certificate check of verify-full) after
+        // socket.host, which it sets on the sockets it opens itself: without it, "localhost"
+        if ('host' in how) Object.assign(socket, { host: how.host, port: how.port })
         resolve(socket)
       })
     })
   if (options.path) return open({ path: options.path })
-  let last: unknown
+  const failures: { where: string; err: Error }[] = []
   for (let i = 0; i < options.host.length; i++) {
+    const how = { host: options.host[i]!, port: options.port[i] ?? options.port[0] ?? 5432 }
     try {
-      return await open({ host: options.host[i]!, port: options.port[i] ?? options.port[0] ?? 5432 })
+      return await open(how)
     } catch (err) {
-      last = err
+      failures.push({ where: `${how.host.includes(':') ? `[${how.host}]` : how.host}:${how.port}`, err: err as Error })
     }
   }
-  throw last
+  if (failures.length === 1) throw failures[0]!.err
+  // each host's reason, not only the last one's: the first is usually the one that matters
+  const last = failures[failures.length - 1]!.err
+  throw Object.assign(new Error(`no host accepted a connection: ${failures.map((f) => `${f.where} (${f.err.message})`).join(', ')}`), {
+    code: (last as { code?: string }).code,
+  })
 }
 
 /**

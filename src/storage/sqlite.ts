@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { EngineError, ErrorCodes } from '../errors.js'
@@ -24,7 +24,7 @@ export function openSqlite(options: SqliteOptions): Storage {
   const { path, synchronous = 'NORMAL', busyTimeoutMs = 5000, readonly = false } = options
   let db: Database.Database
   try {
-    if (path !== ':memory:' && !readonly) mkdirSync(dirname(path), { recursive: true })
+    if (path !== ':memory:' && !readonly) createPrivately(path)
     db = new Database(path, { timeout: busyTimeoutMs, readonly, fileMustExist: readonly })
     if (!readonly) enableWal(db, busyTimeoutMs)
     db.pragma(`synchronous = ${synchronous}`)
@@ -38,6 +38,39 @@ export function openSqlite(options: SqliteOptions): Storage {
     )
   }
   return new SqliteStorage(db, path)
+}
+
+/**
+ * SQLite would create the file 0644 (and mkdir the folder 0755): every local user could read every
+ * account's deals and the token hashes. The folder is made 0700 and the file 0600 first, the
+ * umask narrowing both further if it is stricter; SQLite gives `-wal`, `-shm` and journals the
+ * database file's mode. What exists already is left as its owner set it (see `exposedToOthers`).
+ */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  try {
+    closeSync(openSync(path, 'wx', 0o600))
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EEXIST') throw err
+  }
+}
+
+/**
+ * The database's folder and files that every local user may read (or, for the folder, list), with
+ * their modes: what `start` warns about. Empty on Windows, which has no such modes.
+ */
+export function exposedToOthers(path: string): { path: string; mode: number }[] {
+  if (path === ':memory:' || process.platform === 'win32') return []
+  const exposed: { path: string; mode: number }[] = []
+  for (const candidate of [dirname(path), path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      const mode = statSync(candidate).mode & 0o777
+      if (mode & 0o004) exposed.push({ path: candidate, mode })
+    } catch {
+      // not there (no WAL yet): nothing to expose
+    }
+  }
+  return exposed
 }
 
 /**
@@ -152,6 +185,7 @@ class SqliteStorage implements Storage {
     // busy timeout: better-sqlite3's busy handler sleeps on the event loop, so a holder in the same
     // process could never release and every timer and socket would stall for the whole wait.
     const lockPath = `${this.location}-${name}.lock`
+    createPrivately(lockPath)
     const lock = new Database(lockPath, { timeout: 0 })
     try {
       const deadline = Date.now() + timeoutMs

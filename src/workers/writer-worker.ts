@@ -5,6 +5,7 @@
 import { workerData } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { maskSecrets } from '../db-url.js'
 import { EngineError, ErrorCodes } from '../errors.js'
 import { openStorage } from '../storage/open.js'
 import { databaseErrorInfo, type Storage } from '../storage/types.js'
@@ -52,9 +53,10 @@ function isDataError(dbCode: string): boolean {
 
 function toTaskError(err: unknown): TaskError {
   // a refused gap is the engine's fault, not the data's: the stream fails and its EA resends
-  if (err instanceof EngineError) return { code: err.code, message: err.message, dataError: err.code !== ErrorCodes.STREAM_GAP }
+  // the message goes to the EA: a connection error must not carry the database password there
+  if (err instanceof EngineError) return { code: err.code, message: maskSecrets(err.message), dataError: err.code !== ErrorCodes.STREAM_GAP }
   const info = databaseErrorInfo(err)
-  return { code: 'STORAGE_FAILED', message: info.dbMessage, dbCode: info.dbCode, dataError: isDataError(info.dbCode) }
+  return { code: 'STORAGE_FAILED', message: maskSecrets(info.dbMessage), dbCode: info.dbCode, dataError: isDataError(info.dbCode) }
 }
 
 async function run(task: WriterTask): Promise<unknown> {

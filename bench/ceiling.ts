@@ -103,7 +103,7 @@ export async function chooseCeiling(target: DatabaseTarget, rows: Rows, trialTic
   return { best, trial, trialTicks: head.count }
 }
 
-/** Accounts, streams and symbols, as the engine registers them on hello and on first sight. */
+/** Accounts, streams and symbols (each its account's), as the engine registers them on hello and on first sight. */
 async function registerEntities(database: string, target: DatabaseTarget, rows: Rows): Promise<{ accounts: number[]; streams: number[]; symbols: number[] }> {
   const now = Date.now()
   const out = { accounts: [] as number[], streams: [] as number[], symbols: [] as number[] }
@@ -119,8 +119,8 @@ async function registerEntities(database: string, target: DatabaseTarget, rows: 
       }
       for (const s of rows.symbols) {
         const r = db
-          .prepare('insert into symbols (server, name, digits, point, contract_size, currency_base, currency_profit, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?) returning id')
-          .get(s.server, s.name, s.digits, 1 / 10 ** s.digits, s.contractSize, s.base, s.profit, now) as { id: number }
+          .prepare('insert into symbols (account_id, server, name, digits, point, contract_size, currency_base, currency_profit, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?) returning id')
+          .get(out.accounts[s.ea], s.server, s.name, s.digits, 1 / 10 ** s.digits, s.contractSize, s.base, s.profit, now) as { id: number }
         out.symbols.push(r.id)
       }
     })()
@@ -136,8 +136,8 @@ async function registerEntities(database: string, target: DatabaseTarget, rows: 
       out.streams.push(Number(s!.id))
     }
     for (const s of rows.symbols) {
-      const [r] = await sql<{ id: number }[]>`insert into symbols (server, name, digits, point, contract_size, currency_base, currency_profit, updated_at)
-        values (${s.server}, ${s.name}, ${s.digits}, ${1 / 10 ** s.digits}, ${s.contractSize}, ${s.base}, ${s.profit}, ${now}) returning id`
+      const [r] = await sql<{ id: number }[]>`insert into symbols (account_id, server, name, digits, point, contract_size, currency_base, currency_profit, updated_at)
+        values (${out.accounts[s.ea]!}, ${s.server}, ${s.name}, ${s.digits}, ${1 / 10 ** s.digits}, ${s.contractSize}, ${s.base}, ${s.profit}, ${now}) returning id`
       out.symbols.push(Number(r!.id))
     }
   } finally {

@@ -45,8 +45,11 @@ function sqliteStore(): { store: Store; close: () => void } {
     const key = `${server}\u0000${name}`
     let id = symbols.get(key)
     if (id === undefined) {
-      db.prepare('insert into symbols (server, name) values (?, ?) on conflict (server, name) do nothing').run(server, name)
-      id = (db.prepare('select id from symbols where server = ? and name = ?').get(server, name) as { id: number }).id
+      // symbols belong to an account: the baseline's ticks to one account per server, login 1
+      db.prepare('insert into accounts (login, server, first_seen_at, last_seen_at) values (1, ?, 0, 0) on conflict (login, server) do nothing').run(server)
+      const account = (db.prepare('select id from accounts where login = 1 and server = ?').get(server) as { id: number }).id
+      db.prepare('insert into symbols (account_id, server, name) values (?, ?, ?) on conflict (account_id, name) do nothing').run(account, server, name)
+      id = (db.prepare('select id from symbols where account_id = ? and name = ?').get(account, name) as { id: number }).id
       symbols.set(key, id)
     }
     return id
@@ -65,8 +68,10 @@ function postgresStore(): { store: Store; close: () => Promise<void> } {
     let id = symbols.get(key)
     if (id === undefined) {
       id = (async () => {
-        await sql`insert into symbols (server, name) values (${server}, ${name}) on conflict (server, name) do nothing`
-        const [row] = await sql<{ id: number }[]>`select id from symbols where server = ${server} and name = ${name}`
+        await sql`insert into accounts (login, server, first_seen_at, last_seen_at) values (1, ${server}, 0, 0) on conflict (login, server) do nothing`
+        const [account] = await sql<{ id: number }[]>`select id from accounts where login = 1 and server = ${server}`
+        await sql`insert into symbols (account_id, server, name) values (${account!.id}, ${server}, ${name}) on conflict (account_id, name) do nothing`
+        const [row] = await sql<{ id: number }[]>`select id from symbols where account_id = ${account!.id} and name = ${name}`
         return Number(row!.id)
       })()
       symbols.set(key, id)

@@ -255,6 +255,7 @@ t.test('the vectors pin the edge cases a C decoder must handle', async (t) => {
   t.match(vector('deal_nil_optionals').hex, 'a2736cc0', 'sl as nil')
   t.match(vector('deal_balance_empty_strings').hex, 'a673796d626f6ca0', 'empty symbol as fixstr 0')
   t.match(vector('symbol_spec_unicode_symbol').hex, 'a9e697a5e7b58c323235', 'symbol 日経225 as 9 bytes of UTF-8')
+  t.match(vector('symbol_spec_exchange_chart_mode_last').hex, /^de0010/, 'a 16-field message as map16')
   t.match(vector('largest_safe_integer').hex, 'd3001fffffffffffff', 'seq 2^53-1 as int64')
   t.match(vector('log_str16_message').hex, 'a76d657373616765da012c', 'a 300-byte string as str16')
   t.match(vector('tick_batch_16_ticks_array16').hex, 'a874696d655f6d7363dc0010', 'a 16-item array as array16')
@@ -701,6 +702,7 @@ t.test('MT5 enum integers must be values the schema knows', async (t) => {
     ['order_event', 'order_type', 8, 9],
     ['order_event', 'state', 9, 10],
     ['order_event', 'event', 10, 11],
+    ['symbol_spec_exchange_chart_mode_last', 'chart_mode', 1, 2],
   ]
   for (const [name, key, last, beyond] of cases) {
     t.doesNotThrow(() => parseEaMessage({ ...message(name), [key]: last }), `${key} ${last} is known`)

@@ -196,7 +196,19 @@ MT5B_API int32_t MT5B_CALL mt5b_tick_cursor(int64_t h, const uint8_t *symbol, in
  * resume_seq; MT5B_STAT_SEQ_BASE tells by how much), and so is one returned before a welcome that
  * renumbers (the engine lost what it had acknowledged; the library then queues an error log).
  * Before mt5b_start: MT5B_E_STATE.
- * mt5b_symbol_spec: a negative contract_size, tick_size, tick_value, volume_min/max/step is left out.
+ * mt5b_symbol_spec2: a negative contract_size, tick_size, tick_value, volume_min/max/step is left out.
+ * chart_mode is SYMBOL_CHART_MODE (0 bars from Bid, 1 from Last), or -1 to leave it out (the engine
+ * then keeps what it stored, `bid` for a new symbol); other values: MT5B_E_ARG.
+ */
+MT5B_API int64_t MT5B_CALL mt5b_symbol_spec2(int64_t h, const uint8_t *symbol, int32_t symbol_len, int32_t digits,
+                                             double point, double contract_size, double tick_size, double tick_value,
+                                             double volume_min, double volume_max, double volume_step,
+                                             int32_t chart_mode);
+
+/*
+ * Deprecated: mt5b_symbol_spec2 with chart_mode -1. Kept unchanged since 0.1.0 so that an EA built
+ * against the old import still calls a function of the signature it expects (MQL5 does not check
+ * an imported function's parameters: a changed signature would read garbage, not fail).
  */
 MT5B_API int64_t MT5B_CALL mt5b_symbol_spec(int64_t h, const uint8_t *symbol, int32_t symbol_len, int32_t digits,
                                             double point, double contract_size, double tick_size, double tick_value,

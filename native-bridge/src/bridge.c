@@ -721,13 +721,16 @@ static odbl od_neg_absent(double v) {
     return o;
 }
 
-MT5B_API int64_t MT5B_CALL mt5b_symbol_spec(int64_t hid, const uint8_t *symbol, int32_t symbol_len, int32_t digits,
-                                            double point, double contract_size, double tick_size, double tick_value,
-                                            double volume_min, double volume_max, double volume_step) {
+MT5B_API int64_t MT5B_CALL mt5b_symbol_spec2(int64_t hid, const uint8_t *symbol, int32_t symbol_len, int32_t digits,
+                                             double point, double contract_size, double tick_size, double tick_value,
+                                             double volume_min, double volume_max, double volume_step,
+                                             int32_t chart_mode) {
     DURABLE_PROLOGUE
     int rc = check_str(symbol, symbol_len, 1, 64);
     if (rc) return rc;
     if (digits < 0 || digits > 16 || !finite(point) || point <= 0) return MT5B_E_ARG;
+    /* a mode MT5 adds later would be refused by the engine as BAD_FIELD: refuse it here instead */
+    if (chart_mode < -1 || chart_mode > 1) return MT5B_E_ARG;
     symbol_spec_t s;
     memset(&s, 0, sizeof s);
     s.symbol = os(symbol, symbol_len);
@@ -739,9 +742,19 @@ MT5B_API int64_t MT5B_CALL mt5b_symbol_spec(int64_t hid, const uint8_t *symbol, 
     s.volume_min = od_neg_absent(volume_min);
     s.volume_max = od_neg_absent(volume_max);
     s.volume_step = od_neg_absent(volume_step);
+    s.chart_mode.v = chart_mode;
+    s.chart_mode.st = chart_mode < 0 ? OPT_ABSENT : OPT_SET;
     body_t m = {{0}, 0};
     body_symbol_spec(&m, &s);
     return enqueue(h, MT_SYMBOL_SPEC, &m);
+}
+
+/* The 0.1 signature, kept so that EAs compiled against it go on working with this DLL. */
+MT5B_API int64_t MT5B_CALL mt5b_symbol_spec(int64_t hid, const uint8_t *symbol, int32_t symbol_len, int32_t digits,
+                                            double point, double contract_size, double tick_size, double tick_value,
+                                            double volume_min, double volume_max, double volume_step) {
+    return mt5b_symbol_spec2(hid, symbol, symbol_len, digits, point, contract_size, tick_size, tick_value, volume_min,
+                             volume_max, volume_step, -1);
 }
 
 MT5B_API int64_t MT5B_CALL mt5b_deal(int64_t hid, int64_t ticket, int64_t order, int64_t position_id, int64_t time_msc,

@@ -155,6 +155,7 @@ void body_symbol_spec(body_t *m, const symbol_spec_t *s) {
     body_odbl(m, "volume_max", s->volume_max);
     body_odbl(m, "volume_step", s->volume_step);
     body_ostr(m, "description", s->description);
+    body_oint(m, "chart_mode", s->chart_mode);
 }
 
 void body_tick_batch(body_t *m, const tick_batch_t *t) {

@@ -91,6 +91,7 @@ typedef struct {
     ostr currency_base, currency_profit, currency_margin;
     odbl volume_min, volume_max, volume_step;
     ostr description;
+    oint chart_mode; /* SYMBOL_CHART_MODE: 0 bid, 1 last */
 } symbol_spec_t;
 void body_symbol_spec(body_t *m, const symbol_spec_t *s);
 

@@ -212,6 +212,7 @@ static int typed_encode(span msg, const uint8_t *want, size_t want_n, const char
         s.volume_max = get_odbl(msg, "volume_max");
         s.volume_step = get_odbl(msg, "volume_step");
         s.description = get_ostr(msg, "description");
+        s.chart_mode = get_oint(msg, "chart_mode");
         body_symbol_spec(&m, &s);
         frame_of(&out, MT_SYMBOL_SPEC, seq, &m);
     } else if (str_is(msg, "type", "tick_batch")) {

@@ -33,6 +33,7 @@ typedef struct {
     int connections;
     /* what was stored */
     int64_t ticks, deals, logs, positions, accounts, statuses, acks, results, specs;
+    int64_t specs_without_chart_mode, specs_chart_mode_last;
     int64_t gap_dropped, gap_from, gap_to, gaps;
     int64_t last_log_seq;
     int64_t max_frame;      /* welcome.limits.max_frame_bytes for this stream (0: 1 MiB) */
@@ -272,6 +273,9 @@ static void store(conn_t *c, const char *type, uint32_t tn, mp_rd body, uint32_t
         st->statuses++;
     } else if (mp_key_is(type, tn, "symbol_spec")) {
         st->specs++;
+        int64_t mode = field_int(body, fields, "chart_mode");
+        if (mode == -1) st->specs_without_chart_mode++;
+        if (mode == 1) st->specs_chart_mode_last++;
     } else if (mp_key_is(type, tn, "command_ack")) {
         const char *s;
         uint32_t sn;
@@ -620,6 +624,8 @@ static void ea_thread(void *arg) {
     CHECK(mt5b_account_snapshot(e->h, t, 1000, 1005, 10, 995, 10050, 5, 1, 0.1) > 0, "account snapshot");
     CHECK(mt5b_status(e->h, t, 0, 1, 1, 1, 0, (const uint8_t *)"fine", 4) > 0, "status");
     CHECK(mt5b_symbol_spec(e->h, (const uint8_t *)e->symbol, sl, 5, 1e-5, 100000, 1e-5, 1, 0.01, 100, 0.01) > 0, "spec");
+    CHECK(mt5b_symbol_spec2(e->h, (const uint8_t *)e->symbol, sl, 2, 0.01, 10, 0.01, 0.1, 1, 10000, 1, 1) > 0,
+          "spec with chart_mode last");
     /* keep answering commands until everything is acknowledged */
     int64_t deadline = plat_mono_ms() + 20000;
     int64_t st[MT5B_STAT_COUNT];
@@ -731,6 +737,9 @@ int main(int argc, char **argv) {
     CHECK(mt5b_tick(g, (const uint8_t *)sym65, 65, 5000, 1, 1, 0, 0, 0, 0) == MT5B_E_ARG, "65-byte symbol refused");
     CHECK(mt5b_tick_cursor(g, (const uint8_t *)sym65, 65, &gm, &gc) == MT5B_E_ARG, "65-byte symbol cursor refused");
     CHECK(mt5b_symbol_spec(g, (const uint8_t *)sym65, 65, 5, 1e-5, 1, 1, 1, 1, 1, 1) == MT5B_E_ARG, "65-byte symbol spec refused");
+    CHECK(mt5b_symbol_spec2(g, (const uint8_t *)"GAP", 3, 5, 1e-5, 1, 1, 1, 1, 1, 1, 2) == MT5B_E_ARG &&
+              mt5b_symbol_spec2(g, (const uint8_t *)"GAP", 3, 5, 1e-5, 1, 1, 1, 1, 1, 1, -2) == MT5B_E_ARG,
+          "chart_mode other than -1, 0, 1 refused");
     CHECK(gst[MT5B_STAT_TICKS_DROPPED] == 936 && gst[MT5B_STAT_TICKS_QUEUED] == 64, "936 dropped, 64 kept: %lld %lld",
           (long long)gst[MT5B_STAT_TICKS_DROPPED], (long long)gst[MT5B_STAT_TICKS_QUEUED]);
 
@@ -860,7 +869,10 @@ int main(int argc, char **argv) {
         CHECK(sA->deals == 200 && sB->deals == 100, "deals %lld %lld", (long long)sA->deals, (long long)sB->deals);
         CHECK(sA->logs == 150 + 2 && logs_before == 150 && sB->logs == 100, "logs %lld (%lld before restart) %lld",
               (long long)sA->logs, (long long)logs_before, (long long)sB->logs);
-        CHECK(sA->positions == 1 && sA->accounts == 1 && sA->statuses == 1 && sA->specs == 1, "snapshots, status, spec");
+        CHECK(sA->positions == 1 && sA->accounts == 1 && sA->statuses == 1 && sA->specs == 2, "snapshots, status, spec");
+        CHECK(sA->specs_without_chart_mode == 1 && sA->specs_chart_mode_last == 1,
+              "mt5b_symbol_spec leaves chart_mode out, mt5b_symbol_spec2 sends it: %lld %lld",
+              (long long)sA->specs_without_chart_mode, (long long)sA->specs_chart_mode_last);
         CHECK(sA->accepted_acks == 1 && sA->result_ok == 1 && sA->results == 1, "command accepted once, result ok");
         CHECK(sG->ticks == 64 && sG->gap_dropped == 936 && sG->gaps == 1 && sG->gap_from == 1000 && sG->gap_to == 1935,
               "gap reported: %lld ticks, dropped %lld, %lld..%lld", (long long)sG->ticks, (long long)sG->gap_dropped,

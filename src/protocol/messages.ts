@@ -67,6 +67,11 @@ export interface SymbolSpec {
   volume_max?: number
   volume_step?: number
   description?: string
+  /**
+   * SYMBOL_CHART_MODE, the price the symbol's bars are built from: 0 Bid (FX, CFDs), 1 Last
+   * (exchange symbols). Absent keeps what the engine stored before (`bid` for a new symbol).
+   */
+  chart_mode?: number
 }
 
 /**

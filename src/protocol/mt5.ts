@@ -33,6 +33,9 @@ export const TRADE_TRANSACTIONS = [
 
 export const POSITION_TYPES = ['buy', 'sell'] as const
 
+/** SYMBOL_CHART_MODE: the price MT5 builds the symbol's bars from (0 Bid, 1 Last), as symbols.chart_mode. */
+export const CHART_MODES = ['bid', 'last'] as const
+
 export const TIMEFRAMES = [
   'M1', 'M2', 'M3', 'M4', 'M5', 'M6', 'M10', 'M12', 'M15', 'M20', 'M30', 'H1', 'H2', 'H3', 'H4', 'H6', 'H8', 'H12',
   'D1', 'W1', 'MN1',

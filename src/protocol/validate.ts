@@ -38,6 +38,7 @@ import {
   type Welcome,
 } from './messages.js'
 import {
+  CHART_MODES,
   DEAL_ENTRIES,
   DEAL_REASONS,
   DEAL_TYPES,
@@ -325,6 +326,7 @@ function parseSymbolSpec(v: Fields, lim: ProtocolLimits): SymbolSpec {
   put(out, 'volume_max', optNum(v, 'volume_max', '', 0))
   put(out, 'volume_step', optNum(v, 'volume_step', '', 0))
   put(out, 'description', optStr(v, 'description', '', 0, lim.maxTextBytes))
+  put(out, 'chart_mode', optCode(v, 'chart_mode', '', CHART_MODES, 'SYMBOL_CHART_MODE'))
   return out
 }
 

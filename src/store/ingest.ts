@@ -17,6 +17,7 @@ import type {
   SymbolSpec,
 } from '../protocol/messages.js'
 import {
+  CHART_MODES,
   DEAL_ENTRIES,
   DEAL_REASONS,
   DEAL_TYPES,
@@ -341,20 +342,24 @@ async function writeRecord(tx: Queryable, e: RecordEntry, symbol: SymbolResolver
   }
 }
 
+// An absent chart_mode keeps the stored one: a bridge older than the field must not turn an
+// exchange symbol's 'last' back into 'bid'. A new symbol starts as 'bid', the column's default.
 async function writeSymbolSpec(tx: Queryable, owner: SymbolOwner, s: SymbolSpec, now: number): Promise<void> {
   await tx.query(
     `insert into symbols (account_id, server, name, description, digits, point, contract_size, tick_size, tick_value, volume_min,
-                          volume_max, volume_step, currency_base, currency_profit, currency_margin, updated_at)
-     values ($16, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                          volume_max, volume_step, currency_base, currency_profit, currency_margin, updated_at, chart_mode)
+     values ($16, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, coalesce($17, 'bid'))
      on conflict (account_id, name) do update set
        description = excluded.description, digits = excluded.digits, point = excluded.point,
        contract_size = excluded.contract_size, tick_size = excluded.tick_size, tick_value = excluded.tick_value,
        volume_min = excluded.volume_min, volume_max = excluded.volume_max, volume_step = excluded.volume_step,
        currency_base = excluded.currency_base, currency_profit = excluded.currency_profit,
-       currency_margin = excluded.currency_margin, updated_at = excluded.updated_at`,
+       currency_margin = excluded.currency_margin, updated_at = excluded.updated_at,
+       chart_mode = coalesce($17, symbols.chart_mode)`,
     [owner.server, s.symbol, s.description ?? null, s.digits, s.point, s.contract_size ?? null, s.tick_size ?? null,
       s.tick_value ?? null, s.volume_min ?? null, s.volume_max ?? null, s.volume_step ?? null,
-      s.currency_base ?? null, s.currency_profit ?? null, s.currency_margin ?? null, now, owner.accountId],
+      s.currency_base ?? null, s.currency_profit ?? null, s.currency_margin ?? null, now, owner.accountId,
+      s.chart_mode === undefined ? null : CHART_MODES[s.chart_mode]],
   )
 }
 

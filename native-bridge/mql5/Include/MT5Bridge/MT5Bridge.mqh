@@ -72,6 +72,8 @@ int  mt5b_set_ea(long h, uchar &name[], int name_len, uchar &version[], int vers
                  uchar &symbol[], int symbol_len, uchar &timeframe[], int timeframe_len,
                  int terminal_build);
 
+int  mt5b_set_strategy(long h, uchar &strategy[], int strategy_len);
+
 int  mt5b_set_limits(long h, int tick_ring, int durable_queue, int command_inbox);
 
 int  mt5b_set_reconnect(long h, int min_ms, int max_ms);
@@ -85,6 +87,30 @@ int  mt5b_ticks(long h, uchar &symbol[], int symbol_len, long &time_msc[], doubl
                 double &ask[], double &last_price[], long &volume[], double &volume_real[],
                 int &flags[], int count, int first_index);
 
+long mt5b_bar_batch(long h, uchar &symbol[], int symbol_len, uchar &timeframe[], int timeframe_len,
+                    long &time_msc[], double &open[], double &high[], double &low[], double &close[],
+                    long &tick_volume[], long &real_volume[], int &spread[], int count);
+
+long mt5b_order_event(long h, long ticket, long time_msc, uchar &symbol[], int symbol_len,
+                      int order_type, int state, double volume_initial, double volume_current,
+                      double price_open, double sl, double tp, long magic, long position_id,
+                      uchar &comment[], int comment_len, int event);
+
+long mt5b_signal(long h, long time_msc, uchar &symbol[], int symbol_len, uchar &signal_type[],
+                 int signal_type_len, double price, double confidence, uchar &strategy[],
+                 int strategy_len, uchar &timeframe[], int timeframe_len, uchar &reason[],
+                 int reason_len, uchar &metadata_json[], int metadata_len, uchar &signal_id[],
+                 int signal_id_len);
+
+//--- 1 and the newest acknowledged tick of a symbol (time_msc, ticks of that ms up to it), 0: none yet
+int  mt5b_tick_cursor(long h, uchar &symbol[], int symbol_len, long &time_msc, int &count);
+
+//--- chart_mode: SYMBOL_CHART_MODE (0 bid, 1 last), -1 to leave it out
+long mt5b_symbol_spec2(long h, uchar &symbol[], int symbol_len, int digits, double point,
+                       double contract_size, double tick_size, double tick_value,
+                       double volume_min, double volume_max, double volume_step, int chart_mode);
+
+//--- deprecated: mt5b_symbol_spec2 with chart_mode -1 (kept for EAs built against 0.1.0)
 long mt5b_symbol_spec(long h, uchar &symbol[], int symbol_len, int digits, double point,
                       double contract_size, double tick_size, double tick_value,
                       double volume_min, double volume_max, double volume_step);
@@ -121,12 +147,9 @@ long mt5b_command_ack(long h, uchar &id[], int id_len, int status, uchar &reason
 long mt5b_command_result(long h, uchar &id[], int id_len, int ok, uchar &result_json[],
                          int result_len, uchar &error[], int error_len);
 
-int  mt5b_stats(long h, long &out[], int n);
-
-//--- 1 and the newest acknowledged tick of a symbol (time_msc, ticks of that ms up to it), 0: none yet
-int  mt5b_tick_cursor(long h, uchar &symbol[], int symbol_len, long &time_msc, int &count);
-
 long mt5b_engine_time(long h);
+
+int  mt5b_stats(long h, long &out[], int n);
 
 int  mt5b_last_error(long h, uchar &out[], int cap);
 

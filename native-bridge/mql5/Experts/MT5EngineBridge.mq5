@@ -1,10 +1,12 @@
 //+------------------------------------------------------------------+
 //| MT5EngineBridge.mq5: the example EA of mt5-engine's native bridge |
 //|                                                                  |
-//| Streams every tick of the configured symbols, the deal history,   |
-//| positions and account snapshots and heartbeats into mt5-engine    |
-//| through mt5bridge.dll, and carries out the engine's commands      |
-//| (pause, resume, close_all, close_positions, set_risk).            |
+//| Streams every tick of the configured symbols, their recent bars,  |
+//| the deal history, order events, positions and account snapshots  |
+//| and heartbeats into mt5-engine through mt5bridge.dll, and carries |
+//| out the engine's commands (pause, resume, close_all,              |
+//| close_positions, set_risk). SendSignal() reports the signals of   |
+//| the strategy you put into RunStrategy().                          |
 //|                                                                  |
 //| Nothing here waits on the network: the DLL queues and sends on    |
 //| its own thread. What must survive a re-initialisation (executed  |
@@ -33,10 +35,12 @@ input int    InpSnapshotSeconds     = 10;     // Positions and account snapshot 
 input int    InpHeartbeatSeconds    = 5;      // ea_status heartbeat period, s
 input int    InpHistoryDays         = 30;     // Deal history sent on the first run, days (0: all)
 input int    InpTickBackfillMinutes = 10;     // After a restart, resend ticks missed up to this long ago, min
+input int    InpHistoryBars         = 500;    // Closed bars of the chart timeframe sent per symbol at start (0: none)
 input int    InpTickRing            = 0;      // Bridge tick ring size (power of two; 0: 65536)
 input int    InpCloseTimeoutMs      = 1000;   // OnDeinit: wait this long for the engine's acks, ms (0 .. 1500)
 input group "Trading"
 input long   InpMagic               = 0;      // Magic number (announced to the engine; targets commands)
+input string InpStrategy            = "";     // Strategy tag (announced to the engine; the strategy of signals)
 input int    InpDeviationPoints     = 20;     // Slippage allowed when closing positions, points
 input group "Risk defaults (set_risk overrides them)"
 input double InpRiskPercent         = 1.0;    // Risk per trade, % of balance
@@ -66,6 +70,7 @@ input double InpMaxDailyLoss        = 0.0;    // Daily loss limit, account curre
 #define MAX_CLOSE_TIMEOUT_MS   1500
 #define STATE_SAVE_EVERY_MS    5000         // acks move the cursors often: the file is rewritten at most this often
 #define MAX_SYMBOL_BYTES       64           // the protocol's limit (UTF-8 bytes)
+#define MAX_HISTORY_BARS       100000       // InpHistoryBars' ceiling: 20 bar_batch messages per symbol
 
 #define JSON_STRING 0
 #define JSON_NUMBER 1
@@ -87,6 +92,7 @@ struct SymbolCursor
    int               acked_count; // ticks of acked_msc up to and including it
    bool              caught_up;   // false until a timer pass copied up to now
    bool              spec_sent;
+   bool              bars_sent;   // InpHistoryBars handed to this handle
   };
 
 //--- close_positions payload filter
@@ -143,6 +149,7 @@ CMT5Bridge   g_bridge;
 CTrade       g_trade;
 SymbolCursor g_cursors[];
 MqlTick      g_ticks[];
+MqlRates     g_rates[];
 long         g_stats[];
 bool         g_ready = false;          // instance id known, state loaded
 bool         g_stopping = false;
@@ -324,7 +331,10 @@ void OnTradeTransaction(const MqlTradeTransaction &trans, const MqlTradeRequest 
    g_dealsDirty = true;
    g_positionsDirty = true;
    g_accountDirty = true;
-   if(trans.type == TRADE_TRANSACTION_DEAL_ADD && g_ready && g_bridge.IsOpen())
+   if(!g_ready || !g_bridge.IsOpen())
+      return;
+   SendOrderEvent(trans);
+   if(trans.type == TRADE_TRANSACTION_DEAL_ADD)
       SyncDeals();
   }
 
@@ -335,6 +345,31 @@ void OnTradeTransaction(const MqlTradeTransaction &trans, const MqlTradeRequest 
 //+------------------------------------------------------------------+
 void RunStrategy()
   {
+   //--- for example, once the strategy decides:
+   //---   SendSignal("buy", 0.82, "EMA20 crossed above EMA50",
+   //---              "{\"ema_fast\":1.05101,\"ema_slow\":1.0507}", "");
+  }
+
+//+------------------------------------------------------------------+
+//| Reports a signal of the chart symbol: signal_type "buy", "sell",  |
+//| "close" or "hold"; confidence 0 .. 1 (< 0: none); metadata_json   |
+//| a JSON object of indicator values and reasoning, or "". Give a    |
+//| signal_id of your own to have a signal sent twice (after a        |
+//| re-initialisation) stored once. The price: the ask for a buy, the |
+//| bid otherwise (the chart's price). Returns the seq or MT5B_E_*.   |
+//+------------------------------------------------------------------+
+long SendSignal(const string signal_type, const double confidence, const string reason,
+                const string metadata_json, const string signal_id)
+  {
+   if(!g_bridge.IsOpen())
+      return MT5B_E_HANDLE;
+   double price = (signal_type == "buy") ? SymbolInfoDouble(_Symbol, SYMBOL_ASK)
+                                         : SymbolInfoDouble(_Symbol, SYMBOL_BID);
+   long seq = g_bridge.Signal(ServerNowMsc(), _Symbol, signal_type, price, confidence, InpStrategy,
+                              TimeframeName(), reason, metadata_json, signal_id);
+   if(seq < 0)
+      BridgeFailed("signal " + signal_type, seq);
+   return seq;
   }
 
 //+------------------------------------------------------------------+
@@ -441,6 +476,16 @@ bool CheckInputs()
             MAX_CLOSE_TIMEOUT_MS, " (MT5 ends OnDeinit after about 2.5 s)");
       return false;
      }
+   if(InpHistoryBars < 0 || InpHistoryBars > MAX_HISTORY_BARS)
+     {
+      Print("InpHistoryBars must be 0 .. ", MAX_HISTORY_BARS);
+      return false;
+     }
+   if(CMT5Bridge::Utf8(InpStrategy, buf, -1) > 128)
+     {
+      Print("InpStrategy is longer than 128 bytes");
+      return false;
+     }
    if(InpRiskPercent < 0 || InpRiskPercent > 100 || InpMaxLots < 0 || InpMaxPositions < 0 || InpMaxDailyLoss < 0)
      {
       Print("risk defaults: InpRiskPercent must be 0 .. 100, the others >= 0");
@@ -491,6 +536,7 @@ bool InitSymbols()
       g_cursors[k].acked_count = 0;
       g_cursors[k].caught_up = false;
       g_cursors[k].spec_sent = false;
+      g_cursors[k].bars_sent = false;
      }
    if(ArraySize(g_cursors) == 0)
      {
@@ -584,6 +630,8 @@ bool OpenBridgeIfDue()
                        (int)TerminalInfoInteger(TERMINAL_BUILD));
    if(!ok)
       return OpenFailed("set_ea");
+   if(!g_bridge.SetStrategy(InpStrategy))
+      return OpenFailed("set_strategy");
    if(!g_bridge.SetLimits(InpTickRing, 0, 0))
       return OpenFailed("set_limits");
    if(!g_bridge.Start())
@@ -600,7 +648,10 @@ bool OpenBridgeIfDue()
    ArrayResize(g_pendingDealMsc, 0);
    StartDealResync();
    for(int i = 0; i < ArraySize(g_cursors); i++)
+     {
       g_cursors[i].spec_sent = false;
+      g_cursors[i].bars_sent = false;
+     }
    g_positionsDirty = true;
    g_accountDirty = true;
    g_statusDue = true;
@@ -792,6 +843,8 @@ void PumpSymbol(const int i, const bool from_timer)
    string symbol = g_cursors[i].name;
    if(from_timer && !g_cursors[i].spec_sent)
       SendSymbolSpec(i);
+   if(from_timer && g_cursors[i].spec_sent && !g_cursors[i].bars_sent)
+      SendHistoryBars(i);
    if(!from_timer && !g_cursors[i].caught_up)
       return;
    if(g_cursors[i].last_msc <= 0)
@@ -939,12 +992,61 @@ void SendSymbolSpec(const int i)
                                   SymbolInfoDouble(s, SYMBOL_TRADE_TICK_VALUE),
                                   SymbolInfoDouble(s, SYMBOL_VOLUME_MIN),
                                   SymbolInfoDouble(s, SYMBOL_VOLUME_MAX),
-                                  SymbolInfoDouble(s, SYMBOL_VOLUME_STEP));
+                                  SymbolInfoDouble(s, SYMBOL_VOLUME_STEP),
+                                  ChartMode(s));
    if(seq == MT5B_E_FULL)
       return;                                   // retried next pass
    if(seq < 0)
       BridgeFailed("symbol_spec " + s, seq);    // would fail the same way again: not retried
    g_cursors[i].spec_sent = true;
+  }
+
+//+------------------------------------------------------------------+
+//| The price the terminal builds the symbol's bars from: Bid for FX  |
+//| and CFDs, Last for exchange symbols. A value the bridge does not  |
+//| know (a later terminal's) is left out rather than refused.        |
+//+------------------------------------------------------------------+
+int ChartMode(const string symbol)
+  {
+   long mode = SymbolInfoInteger(symbol, SYMBOL_CHART_MODE);
+   if(mode == SYMBOL_CHART_MODE_BID)
+      return 0;
+   if(mode == SYMBOL_CHART_MODE_LAST)
+      return 1;
+   return MT5B_CHART_MODE_UNSET;
+  }
+
+//+------------------------------------------------------------------+
+//| The last InpHistoryBars closed bars of the chart timeframe, so    |
+//| that the engine has history from the first minute. Start position |
+//| 1 leaves out the bar still forming: it would be stored half-built.|
+//| CopyRates fails while the terminal loads history: retried on the  |
+//| next timer pass. Resending (a new handle) is harmless: the engine |
+//| keys bars by open time.                                           |
+//+------------------------------------------------------------------+
+void SendHistoryBars(const int i)
+  {
+   string s = g_cursors[i].name;
+   if(InpHistoryBars <= 0)
+     {
+      g_cursors[i].bars_sent = true;
+      return;
+     }
+   int n = CopyRates(s, Period(), 1, InpHistoryBars, g_rates);
+   if(n < 0)
+     {
+      NoteMqlError("CopyRates " + s);
+      return;
+     }
+   if(n > 0)
+     {
+      long seq = g_bridge.Bars(s, TimeframeName(), g_rates, 0, n);
+      if(seq == MT5B_E_FULL)
+         return;                                // retried next pass
+      if(seq < 0)
+         BridgeFailed("bar_batch " + s, seq);   // a bar MT5B_E_ARG refuses stays refused: not retried
+     }
+   g_cursors[i].bars_sent = true;
   }
 
 //+------------------------------------------------------------------+
@@ -1019,6 +1121,61 @@ void SyncDeals()
       return;
    g_dealReadFromMsc = newest;
    TrackDealSeq(last_seq, newest);
+  }
+
+//+------------------------------------------------------------------+
+//| Order events                                                      |
+//+------------------------------------------------------------------+
+//| An order's change as OnTradeTransaction reported it, for the      |
+//| engine's order journal. Only order and history transactions carry |
+//| an order; deals come from the history (SyncDeals), which stays    |
+//| the durable record: an event lost to an overflowing transaction   |
+//| queue or a full bridge queue costs a journal line, not a deal.    |
+//| The transaction has no time of its own, and the order's setup and |
+//| done times say when it was placed or finished, not when this      |
+//| change happened: the EA's server clock stands in.                 |
+//+------------------------------------------------------------------+
+void SendOrderEvent(const MqlTradeTransaction &trans)
+  {
+   bool active = trans.type == TRADE_TRANSACTION_ORDER_ADD ||
+                 trans.type == TRADE_TRANSACTION_ORDER_UPDATE ||
+                 trans.type == TRADE_TRANSACTION_ORDER_DELETE;
+   bool history = trans.type == TRADE_TRANSACTION_HISTORY_ADD ||
+                  trans.type == TRADE_TRANSACTION_HISTORY_UPDATE ||
+                  trans.type == TRADE_TRANSACTION_HISTORY_DELETE;
+   if((!active && !history) || trans.order == 0 || trans.symbol == "")
+      return;
+   double volume_initial = trans.volume;
+   double volume_current = trans.volume;
+   double price_open = trans.price;
+   long magic = 0;
+   long position_id = (long)trans.position;
+   string comment = "";
+   //--- an order just deleted from the open orders is already in the history
+   if(active && trans.type != TRADE_TRANSACTION_ORDER_DELETE && OrderSelect(trans.order))
+     {
+      volume_initial = OrderGetDouble(ORDER_VOLUME_INITIAL);
+      volume_current = OrderGetDouble(ORDER_VOLUME_CURRENT);
+      price_open = OrderGetDouble(ORDER_PRICE_OPEN);
+      magic = OrderGetInteger(ORDER_MAGIC);
+      position_id = OrderGetInteger(ORDER_POSITION_ID);
+      comment = OrderGetString(ORDER_COMMENT);
+     }
+   else if(HistoryOrderSelect(trans.order))
+     {
+      volume_initial = HistoryOrderGetDouble(trans.order, ORDER_VOLUME_INITIAL);
+      volume_current = HistoryOrderGetDouble(trans.order, ORDER_VOLUME_CURRENT);
+      price_open = HistoryOrderGetDouble(trans.order, ORDER_PRICE_OPEN);
+      magic = HistoryOrderGetInteger(trans.order, ORDER_MAGIC);
+      position_id = HistoryOrderGetInteger(trans.order, ORDER_POSITION_ID);
+      comment = HistoryOrderGetString(trans.order, ORDER_COMMENT);
+     }
+   long seq = g_bridge.OrderEvent((long)trans.order, ServerNowMsc(), trans.symbol,
+                                  (int)trans.order_type, (int)trans.order_state, volume_initial,
+                                  volume_current, price_open, trans.price_sl, trans.price_tp,
+                                  magic, position_id, comment, (int)trans.type);
+   if(seq < 0)
+      BridgeFailed("order_event " + IntegerToString((long)trans.order), seq);
   }
 
 //+------------------------------------------------------------------+

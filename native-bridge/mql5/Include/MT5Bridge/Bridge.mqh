@@ -4,8 +4,9 @@
 //| Wraps the imports of MT5Bridge.mqh so an EA deals in MQL5 values: |
 //| strings become UTF-8 byte arrays with explicit lengths (MQL5      |
 //| strings are UTF-16 and must never cross the boundary as such),    |
-//| MqlTick arrays become the columns mt5b_ticks wants, and output    |
-//| buffers grow when the library says they are too small.            |
+//| MqlTick and MqlRates arrays become the columns mt5b_ticks and     |
+//| mt5b_bar_batch want, and output buffers grow when the library     |
+//| says they are too small.                                          |
 //|                                                                  |
 //| No call blocks on the network: the library queues and a          |
 //| background thread sends. Durable calls return the message's seq   |
@@ -21,6 +22,10 @@
 #define MT5B_MAX_TEXT_BYTES    8192   // message, reason, error
 #define MT5B_MAX_NAME_BYTES    128    // names, versions, comments, currencies
 #define MT5B_MAX_SYMBOL_BYTES  64     // symbols are never cut: a longer one is refused (MT5B_E_ARG)
+#define MT5B_MAX_BATCH_BARS    5000   // bars per bar_batch; Bars() splits longer runs
+
+//--- SYMBOL_CHART_MODE as SymbolSpec takes it; -1 leaves it out (the engine keeps what it stored)
+#define MT5B_CHART_MODE_UNSET  (-1)
 
 class CMT5Bridge
   {
@@ -32,6 +37,9 @@ private:
    uchar             m_s2[];
    uchar             m_s3[];
    uchar             m_s4[];
+   uchar             m_s5[];
+   uchar             m_s6[];
+   uchar             m_s7[];
    //--- tick columns, reused so that streaming does not allocate on every call
    long              m_time[];
    double            m_bid[];
@@ -40,6 +48,14 @@ private:
    long              m_volume[];
    double            m_volumeReal[];
    int               m_flags[];
+   //--- bar columns, reused likewise (the times go in m_time)
+   double            m_open[];
+   double            m_high[];
+   double            m_low[];
+   double            m_close[];
+   long              m_tickVolume[];
+   long              m_realVolume[];
+   int               m_spread[];
    //--- mt5b_poll_command buffers; grown when the library asks for more
    uchar             m_cmdId[];
    uchar             m_cmdType[];
@@ -79,6 +95,8 @@ public:
                                 const int trade_mode, const int server_utc_offset_s);
    bool              SetEa(const string name, const string version, const long magic,
                            const string symbol, const string timeframe, const int terminal_build);
+   //--- the hello's ea.strategy tag ("" for none), cut to MT5B_MAX_NAME_BYTES
+   bool              SetStrategy(const string strategy);
    bool              SetLimits(const int tick_ring, const int durable_queue, const int command_inbox);
    bool              Start(void);
 
@@ -88,10 +106,29 @@ public:
                            const int count, const int first_index);
 
    //--- durable messages: seq (> 0) or MT5B_E_*
+   //--- chart_mode: SymbolInfoInteger(symbol, SYMBOL_CHART_MODE), or MT5B_CHART_MODE_UNSET
    long              SymbolSpec(const string symbol, const int digits, const double point,
                                 const double contract_size, const double tick_size,
                                 const double tick_value, const double volume_min,
-                                const double volume_max, const double volume_step);
+                                const double volume_max, const double volume_step,
+                                const int chart_mode = MT5B_CHART_MODE_UNSET);
+   //--- rates[start .. start+count-1] as CopyRates filled them (oldest first), in batches of
+   //--- MT5B_MAX_BATCH_BARS: the seq of the last batch, or the MT5B_E_* of the batch that failed
+   //--- (the batches before it are queued: resending them is harmless, bars are keyed by open time)
+   long              Bars(const string symbol, const string timeframe, const MqlRates &rates[],
+                          const int start, const int count);
+   //--- an order as OnTradeTransaction reported it; event: the TRADE_TRANSACTION_TYPE, or -1
+   long              OrderEvent(const long ticket, const long time_msc, const string symbol,
+                                const int order_type, const int state, const double volume_initial,
+                                const double volume_current, const double price_open,
+                                const double sl, const double tp, const long magic,
+                                const long position_id, const string comment, const int event);
+   //--- signal_type "buy", "sell", "close" or "hold"; confidence 0 .. 1 (< 0: none);
+   //--- metadata_json a JSON object or ""; signal_id "" or the EA's own id (a resend lands once)
+   long              Signal(const long time_msc, const string symbol, const string signal_type,
+                            const double price, const double confidence, const string strategy,
+                            const string timeframe, const string reason,
+                            const string metadata_json, const string signal_id);
    long              Deal(const long ticket, const long order_ticket, const long position_id,
                           const long time_msc, const int deal_type, const int entry,
                           const string symbol, const double volume, const double price,
@@ -303,6 +340,15 @@ bool CMT5Bridge::SetEa(const string name, const string version, const long magic
   }
 
 //+------------------------------------------------------------------+
+bool CMT5Bridge::SetStrategy(const string strategy)
+  {
+   if(!IsOpen())
+      return Check(MT5B_E_HANDLE);
+   int n = Utf8(strategy, m_s1, MT5B_MAX_NAME_BYTES);
+   return Check(mt5b_set_strategy(m_handle, m_s1, n));
+  }
+
+//+------------------------------------------------------------------+
 bool CMT5Bridge::SetLimits(const int tick_ring, const int durable_queue, const int command_inbox)
   {
    if(!IsOpen())
@@ -369,13 +415,99 @@ int CMT5Bridge::Ticks(const string symbol, const MqlTick &ticks[], const int sta
 long CMT5Bridge::SymbolSpec(const string symbol, const int digits, const double point,
                             const double contract_size, const double tick_size,
                             const double tick_value, const double volume_min,
-                            const double volume_max, const double volume_step)
+                            const double volume_max, const double volume_step,
+                            const int chart_mode)
   {
    if(!IsOpen())
       return Done(MT5B_E_HANDLE);
    int n = Utf8(symbol, m_s1, -1);
-   return Done(mt5b_symbol_spec(m_handle, m_s1, n, digits, point, contract_size, tick_size,
-                                tick_value, volume_min, volume_max, volume_step));
+   return Done(mt5b_symbol_spec2(m_handle, m_s1, n, digits, point, contract_size, tick_size,
+                                 tick_value, volume_min, volume_max, volume_step, chart_mode));
+  }
+
+//+------------------------------------------------------------------+
+//| MqlRates.time is in seconds; the protocol's bar times are ms.     |
+//+------------------------------------------------------------------+
+long CMT5Bridge::Bars(const string symbol, const string timeframe, const MqlRates &rates[],
+                      const int start, const int count)
+  {
+   if(!IsOpen())
+      return Done(MT5B_E_HANDLE);
+   if(count <= 0 || start < 0 || start + count > ArraySize(rates))
+      return Done(MT5B_E_ARG);
+   int n1 = Utf8(symbol, m_s1, -1);
+   int n2 = Utf8(timeframe, m_s2, 8);
+   long rc = 0;
+   for(int from = 0; from < count; from += MT5B_MAX_BATCH_BARS)
+     {
+      int m = count - from;
+      if(m > MT5B_MAX_BATCH_BARS)
+         m = MT5B_MAX_BATCH_BARS;
+      ArrayResize(m_time, m, 1024);
+      ArrayResize(m_open, m, 1024);
+      ArrayResize(m_high, m, 1024);
+      ArrayResize(m_low, m, 1024);
+      ArrayResize(m_close, m, 1024);
+      ArrayResize(m_tickVolume, m, 1024);
+      ArrayResize(m_realVolume, m, 1024);
+      ArrayResize(m_spread, m, 1024);
+      for(int i = 0; i < m; i++)
+        {
+         int k = start + from + i;
+         m_time[i] = (long)rates[k].time * 1000;
+         m_open[i] = rates[k].open;
+         m_high[i] = rates[k].high;
+         m_low[i] = rates[k].low;
+         m_close[i] = rates[k].close;
+         m_tickVolume[i] = rates[k].tick_volume;
+         m_realVolume[i] = rates[k].real_volume;
+         m_spread[i] = rates[k].spread;
+        }
+      rc = mt5b_bar_batch(m_handle, m_s1, n1, m_s2, n2, m_time, m_open, m_high, m_low, m_close,
+                          m_tickVolume, m_realVolume, m_spread, m);
+      if(rc < 0)
+         return Done(rc);
+     }
+   return Done(rc);
+  }
+
+//+------------------------------------------------------------------+
+long CMT5Bridge::OrderEvent(const long ticket, const long time_msc, const string symbol,
+                            const int order_type, const int state, const double volume_initial,
+                            const double volume_current, const double price_open,
+                            const double sl, const double tp, const long magic,
+                            const long position_id, const string comment, const int event)
+  {
+   if(!IsOpen())
+      return Done(MT5B_E_HANDLE);
+   int n1 = Utf8(symbol, m_s1, -1);
+   int n2 = Utf8(comment, m_s2, MT5B_MAX_NAME_BYTES);
+   return Done(mt5b_order_event(m_handle, ticket, time_msc, m_s1, n1, order_type, state,
+                                volume_initial, volume_current, price_open, sl, tp, magic,
+                                position_id, m_s2, n2, event));
+  }
+
+//+------------------------------------------------------------------+
+//| The metadata and the id are never cut: cut JSON is no JSON, and a |
+//| cut id would be another signal's. The library refuses them       |
+//| (MT5B_E_ARG) when they are too long or not what they should be.   |
+//+------------------------------------------------------------------+
+long CMT5Bridge::Signal(const long time_msc, const string symbol, const string signal_type,
+                        const double price, const double confidence, const string strategy,
+                        const string timeframe, const string reason,
+                        const string metadata_json, const string signal_id)
+  {
+   if(!IsOpen())
+      return Done(MT5B_E_HANDLE);
+   int n1 = Utf8(symbol, m_s1, -1);
+   int n2 = Utf8(signal_type, m_s2, -1);
+   int n3 = Utf8(strategy, m_s3, MT5B_MAX_NAME_BYTES);
+   int n4 = Utf8(timeframe, m_s4, 8);
+   int n5 = Utf8(reason, m_s5, MT5B_MAX_TEXT_BYTES);
+   int n6 = Utf8(metadata_json, m_s6, -1);
+   int n7 = Utf8(signal_id, m_s7, -1);
+   return Done(mt5b_signal(m_handle, time_msc, m_s1, n1, m_s2, n2, price, confidence, m_s3, n3,
+                           m_s4, n4, m_s5, n5, m_s6, n6, m_s7, n7));
   }
 
 //+------------------------------------------------------------------+

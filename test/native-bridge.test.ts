@@ -271,6 +271,16 @@ if (!cc) {
         t.equal(await byAccount('deals'), s.deals, `${instance}: ${s.deals} deals once`)
         t.equal(await byAccount('account_snapshots'), s.accounts, `${instance}: ${s.accounts} account snapshots once`)
         t.equal(await byAccount('positions'), 2, `${instance}: the snapshot's 2 positions`)
+        t.equal(
+          await count(backend, "select count(*) from symbols where name = $1 and chart_mode = 'bid'", [s.symbol_a]),
+          1,
+          `${instance}: mt5b_symbol_spec without chart_mode stores the default, bid`,
+        )
+        t.equal(
+          await count(backend, "select count(*) from symbols where name = $1 and chart_mode = 'last'", [s.symbol_b]),
+          1,
+          `${instance}: mt5b_symbol_spec2 with chart_mode 1 stores last`,
+        )
         t.equal(await byStream('iteration_logs'), s.logs, `${instance}: ${s.logs} logs once (no natural key: a resend would duplicate)`)
         t.equal(await byStream('ea_heartbeats'), s.statuses, `${instance}: ${s.statuses} status heartbeats`)
         t.equal(

@@ -145,6 +145,9 @@ static void stream_ea(void *arg) {
     uint64_t x = 88172645463325252ULL + (uint64_t)e->index;
     int64_t round = 0;
     double bid = 1.08;
+    /* symbol A quotes Bid (the 0.1.0 call, no chart_mode), symbol B trades on an exchange (Last) */
+    RETRY(e, mt5b_symbol_spec(e->h, B(e->sym_a), 5, 1e-5, 100000, 1e-5, 1, 0.01, 100, 0.01));
+    RETRY(e, mt5b_symbol_spec2(e->h, B(e->sym_b), 2, 0.01, 10, 0.01, 0.1, 1, 10000, 1, 1));
     while (plat_mono_ms() < end) {
         for (int i = 0; i < per_round; i++) {
             x ^= x << 13;

@@ -175,6 +175,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   #windowStart = Date.now()
   #framesInWindow = 0
   #helloTimer: NodeJS.Timeout | undefined
+  #corked = false
   #stopped = false
   #pausedByIngest = false
   #detached = false
@@ -616,9 +617,25 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   #send(message: EngineMessage, written?: (err?: Error) => void): boolean {
     if (this.ws.readyState !== this.ws.OPEN || this.#phase === 'closed') return false
     if (!this.#outboundOk()) return false
+    this.#cork()
     this.ws.send(encode(message), written)
     this.#outboundOk()
     return true
+  }
+
+  /**
+   * ws writes each frame to the socket at once: one system call per error frame, ack or command.
+   * Frames queued in the same turn (answers to the frames of one read, acks of one commit) go out
+   * together in one write instead.
+   */
+  #cork(): void {
+    if (this.#corked) return
+    this.#corked = true
+    this.socket.cork()
+    process.nextTick(() => {
+      this.#corked = false
+      this.socket.uncork()
+    })
   }
 
   /**

@@ -64,7 +64,7 @@ export interface ProtocolLimits {
   readonly maxHellos: number
   /** Frames other than `hello` before `welcome`: each is answered, the last one closes. Default 3. */
   readonly maxFramesBeforeHello: number
-  /** Time from connect to a valid `hello` before the engine closes. Default 10000 ms. */
+  /** Time from connect to a valid `hello` before the engine closes. Default 5000 ms. */
   readonly helloTimeoutMs: number
   /** Frames one connection may send within a second; the next is RATE_LIMITED (close 4008). Default 5000. */
   readonly maxFramesPerSecond: number
@@ -102,7 +102,7 @@ export const limits: ProtocolLimits = Object.freeze({
   maxPositions: 10_000,
   maxHellos: 2,
   maxFramesBeforeHello: 3,
-  helloTimeoutMs: 10_000,
+  helloTimeoutMs: 5000,
   maxFramesPerSecond: 5000,
   pingIntervalMs: 15_000,
   maxOutboundBytes: 8 * 1024 * 1024,

@@ -242,8 +242,9 @@ const eaParsers = new Map<string, Parser>([
   ['goodbye', parseGoodbye],
 ])
 
+/** Any integer but ours is another version (PROTOCOL.md 3.1), 0 and negatives included; only a non-integer is BAD_FIELD. */
 function checkProtocol(v: Fields): void {
-  const protocol = reqInt(v, 'protocol', '', 1, MAX_SAFE)
+  const protocol = reqInt(v, 'protocol', '', -MAX_SAFE, MAX_SAFE)
   if (protocol !== PROTOCOL_VERSION) {
     throw new ProtocolError(
       'UNSUPPORTED_PROTOCOL',

@@ -138,6 +138,6 @@ export function formatJunkFlood(r: JunkFloodReport): string {
     ),
   )
   lines.push('')
-  lines.push(`ack p99 under the flood / without it: ${fmt(r.p99Ratio, 2)} (the issue measured 1.8 s before the fix)`)
+  lines.push(`ack p99 under the flood / without it: ${fmt(r.p99Ratio, 2)}`)
   return lines.join('\n')
 }

@@ -5,6 +5,7 @@
 import { rmSync } from 'node:fs'
 import { formatCeiling, runCeilingScenario } from './ceiling.js'
 import { formatIngest, runIngest } from './ingest.js'
+import { formatJunkFlood, runJunkFlood } from './junk-flood.js'
 import { parseOptions, usage, UsageError, type BenchOptions } from './lib/options.js'
 import { saveResult } from './lib/results.js'
 import { formatNaive, runNaiveScenario } from './naive.js'
@@ -33,6 +34,10 @@ const scenarios: Record<string, (o: BenchOptions, log: (s: string) => void) => P
   sweep: async (o, log) => {
     const { report, svg } = await runSweep(o, log)
     return { report, text: formatSweep(report), svg }
+  },
+  junk: async (o, log) => {
+    const report = await runJunkFlood(o, log)
+    return { report, text: formatJunkFlood(report) }
   },
   overload: async (o, log) => {
     const report = await runOverload(o, log)

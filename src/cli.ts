@@ -77,6 +77,13 @@ const flagToOption: Record<string, OptionName> = {
   'write-delay-ms': 'writeDelayMs',
   'max-connections': 'maxConnections',
   'max-outbound-bytes': 'maxOutboundBytes',
+  'max-unauthenticated': 'maxUnauthenticated',
+  'max-unauthenticated-per-address': 'maxUnauthenticatedPerAddress',
+  'hello-timeout-ms': 'helloTimeoutMs',
+  'handshake-timeout-ms': 'handshakeTimeoutMs',
+  'max-refused-per-second': 'maxRefusedPerSecond',
+  'auth-failure-delay-ms': 'authFailureDelayMs',
+  'max-auth-failure-delay-ms': 'maxAuthFailureDelayMs',
 }
 
 export const usage = `mt5-engine: a data engine for MetaTrader 5
@@ -84,6 +91,9 @@ export const usage = `mt5-engine: a data engine for MetaTrader 5
 Usage:
   mt5-engine start [--host H] [--port P] [--no-migrate] [--migrate-only] [--writers N] [--batch-rows N]
                    [--flush-ms MS] [--max-inflight N] [--max-frame-bytes N] [--max-pending-bytes N]
+                   [--max-connections N] [--max-unauthenticated N] [--max-unauthenticated-per-address N]
+                   [--hello-timeout-ms MS] [--handshake-timeout-ms MS] [--max-refused-per-second N]
+                   [--auth-failure-delay-ms MS] [--max-auth-failure-delay-ms MS]
   mt5-engine migrate status [--json]
   mt5-engine migrate up [--to VERSION] [--dry-run] [--allow-out-of-order]
   mt5-engine migrate down [--steps N | --to VERSION | --all] [--dry-run]
@@ -186,6 +196,13 @@ async function start(args: string[], io: Io): Promise<number> {
     'write-delay-ms': { type: 'string' },
     'max-connections': { type: 'string' },
     'max-outbound-bytes': { type: 'string' },
+    'max-unauthenticated': { type: 'string' },
+    'max-unauthenticated-per-address': { type: 'string' },
+    'hello-timeout-ms': { type: 'string' },
+    'handshake-timeout-ms': { type: 'string' },
+    'max-refused-per-second': { type: 'string' },
+    'auth-failure-delay-ms': { type: 'string' },
+    'max-auth-failure-delay-ms': { type: 'string' },
   })
   const config = configFrom(values, io, values['no-migrate'] ? { migrate: false } : {})
   // A file-size limit (ulimit -f, a service manager's LimitFSIZE) sends SIGXFSZ on the write that

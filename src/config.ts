@@ -61,8 +61,34 @@ export interface EngineOptions {
   maxPendingBytes: number
   /** Testing aid: each write waits this long first, making the database the bottleneck. Default 0. */
   writeDelayMs: number
-  /** Open WebSocket connections at most; more are turned away with close code 1013. Default 1000. */
+  /**
+   * Authenticated sessions at most; more are turned away with close code 1013. Connections not yet
+   * authenticated do not count: they have a budget of their own. Default 1000.
+   */
   maxConnections: number
+  /**
+   * Connections not yet authenticated (TCP accept to `welcome`), all addresses together. When all
+   * are taken the oldest idle one makes room; else the newcomer is closed unanswered. Default 128.
+   */
+  maxUnauthenticated: number
+  /**
+   * Of those, from one remote address. Default 32: more EAs than that reconnecting at once from
+   * one machine (a VPS after a restart) retry after a backoff instead of all being let in together.
+   */
+  maxUnauthenticatedPerAddress: number
+  /** A WebSocket connection that has not sent a valid hello by then is closed (4000). Default 5000. */
+  helloTimeoutMs: number
+  /** A TCP connection must complete its HTTP request (the upgrade) by then, or is destroyed. Default 5000. */
+  handshakeTimeoutMs: number
+  /**
+   * Refused frames per second from one address, all its connections together; past it the
+   * connection is RATE_LIMITED (4008) and the address let in again only the next second. Default 1000.
+   */
+  maxRefusedPerSecond: number
+  /** Wait before answering an address's first AUTH_FAILED; doubled for each further one. Default 250. */
+  authFailureDelayMs: number
+  /** The longest that wait grows to. Default 3000. */
+  maxAuthFailureDelayMs: number
   /**
    * Bytes the engine holds unsent for one connection whose peer does not read. Over it for 5 s, or
    * over twice it at once, the connection is closed (4011). Default 8388608.
@@ -92,6 +118,13 @@ export const defaultOptions: Readonly<EngineOptions> = Object.freeze({
   writeDelayMs: 0,
   maxConnections: 1000,
   maxOutboundBytes: 8 * 1024 * 1024,
+  maxUnauthenticated: 128,
+  maxUnauthenticatedPerAddress: 32,
+  helloTimeoutMs: 5000,
+  handshakeTimeoutMs: 5000,
+  maxRefusedPerSecond: 1000,
+  authFailureDelayMs: 250,
+  maxAuthFailureDelayMs: 3000,
 })
 
 export type OptionName = keyof EngineOptions
@@ -117,6 +150,13 @@ export const envNames: Readonly<Record<OptionName, string>> = Object.freeze({
   writeDelayMs: 'MT5E_WRITE_DELAY_MS',
   maxConnections: 'MT5E_MAX_CONNECTIONS',
   maxOutboundBytes: 'MT5E_MAX_OUTBOUND_BYTES',
+  maxUnauthenticated: 'MT5E_MAX_UNAUTHENTICATED',
+  maxUnauthenticatedPerAddress: 'MT5E_MAX_UNAUTHENTICATED_PER_ADDRESS',
+  helloTimeoutMs: 'MT5E_HELLO_TIMEOUT_MS',
+  handshakeTimeoutMs: 'MT5E_HANDSHAKE_TIMEOUT_MS',
+  maxRefusedPerSecond: 'MT5E_MAX_REFUSED_PER_SECOND',
+  authFailureDelayMs: 'MT5E_AUTH_FAILURE_DELAY_MS',
+  maxAuthFailureDelayMs: 'MT5E_MAX_AUTH_FAILURE_DELAY_MS',
 })
 
 /** Command-line flag for each option. */
@@ -140,6 +180,13 @@ export const flagNames: Readonly<Record<OptionName, string>> = Object.freeze({
   writeDelayMs: '--write-delay-ms',
   maxConnections: '--max-connections',
   maxOutboundBytes: '--max-outbound-bytes',
+  maxUnauthenticated: '--max-unauthenticated',
+  maxUnauthenticatedPerAddress: '--max-unauthenticated-per-address',
+  helloTimeoutMs: '--hello-timeout-ms',
+  handshakeTimeoutMs: '--handshake-timeout-ms',
+  maxRefusedPerSecond: '--max-refused-per-second',
+  authFailureDelayMs: '--auth-failure-delay-ms',
+  maxAuthFailureDelayMs: '--max-auth-failure-delay-ms',
 })
 
 export interface ResolvedConfig extends EngineOptions {
@@ -250,6 +297,8 @@ function coerce(name: OptionName, value: unknown, where: string): unknown {
     case 'flushMs':
     case 'maxPendingBytes':
     case 'writeDelayMs':
+    case 'authFailureDelayMs':
+    case 'maxAuthFailureDelayMs':
     case 'port': {
       const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) fail('a whole number >= 0')
@@ -261,6 +310,11 @@ function coerce(name: OptionName, value: unknown, where: string): unknown {
     case 'maxInflight':
     case 'maxConnections':
     case 'maxOutboundBytes':
+    case 'maxUnauthenticated':
+    case 'maxUnauthenticatedPerAddress':
+    case 'helloTimeoutMs':
+    case 'handshakeTimeoutMs':
+    case 'maxRefusedPerSecond':
     case 'maxFrameBytes': {
       const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) fail('a whole number >= 1')

@@ -82,6 +82,13 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
         maxInflight: config.maxInflight,
         maxConnections: config.maxConnections,
         maxOutboundBytes: config.maxOutboundBytes,
+        maxUnauthenticated: config.maxUnauthenticated,
+        maxUnauthenticatedPerAddress: config.maxUnauthenticatedPerAddress,
+        helloTimeoutMs: config.helloTimeoutMs,
+        handshakeTimeoutMs: config.handshakeTimeoutMs,
+        maxRefusedPerSecond: config.maxRefusedPerSecond,
+        authFailureDelayMs: config.authFailureDelayMs,
+        maxAuthFailureDelayMs: config.maxAuthFailureDelayMs,
       },
       { pool, ingest, commands },
     )

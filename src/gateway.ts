@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { WebSocketServer, type RawData, type WebSocket } from 'ws'
+import { Admission, type Doorway } from './admission.js'
 import type { CommandRouter, DashboardEndpoint, EaEndpoint } from './commands.js'
 import { ErrorCodes } from './errors.js'
 import type { Ingest, StreamSink } from './ingest.js'
@@ -41,10 +42,31 @@ export interface GatewayOptions {
   maxFramesPerSecond: number
   /** Ping interval; a peer that misses one pong is dropped. */
   heartbeatMs: number
-  /** A connection that has not said hello by then is closed. */
+  /** A WebSocket connection that has not sent a valid hello by then is closed. Default 5000. */
   helloTimeoutMs: number
-  /** Open connections at most; more are closed at once with 1013. */
+  /**
+   * A TCP connection that has not completed its HTTP request (the upgrade) by then is destroyed,
+   * and so is one idle that long between requests. Default 5000.
+   */
+  handshakeTimeoutMs: number
+  /** Authenticated sessions at most; more are closed at once with 1013. Strangers do not count. */
   maxConnections: number
+  /**
+   * Connections not yet authenticated (from the TCP accept to `welcome`), in total. When all are
+   * taken, the oldest idle one (no upgrade or no valid hello yet) makes room; else the newcomer's
+   * socket is closed. Default 128.
+   */
+  maxUnauthenticated: number
+  /** Of those, from one remote address; past it the newcomer's socket is closed. Default 32. */
+  maxUnauthenticatedPerAddress: number
+  /** Refused frames per second from one address, all its connections together; past it RATE_LIMITED, 4008. Default 1000. */
+  maxRefusedPerSecond: number
+  /** Wait before answering an address's first AUTH_FAILED; it doubles with each failure. Default 250. */
+  authFailureDelayMs: number
+  /** The longest that wait grows to. Default 3000. */
+  maxAuthFailureDelayMs: number
+  /** Where the line about an address's repeated failed hellos goes. Default stderr. */
+  log: (line: string) => void
   /**
    * Bytes the engine may hold unsent for one connection (its peer is not reading). Over this for
    * `outboundGraceMs`, or over twice this at any moment, the connection is closed with 4011.
@@ -64,7 +86,14 @@ export const defaultGatewayOptions: Readonly<GatewayOptions> = Object.freeze({
   maxFramesPerSecond: limits.maxFramesPerSecond,
   heartbeatMs: limits.pingIntervalMs,
   helloTimeoutMs: limits.helloTimeoutMs,
+  handshakeTimeoutMs: 5000,
   maxConnections: 1000,
+  maxUnauthenticated: 128,
+  maxUnauthenticatedPerAddress: 32,
+  maxRefusedPerSecond: 1000,
+  authFailureDelayMs: 250,
+  maxAuthFailureDelayMs: 3000,
+  log: (line: string) => void process.stderr.write(line),
   maxOutboundBytes: limits.maxOutboundBytes,
   outboundGraceMs: limits.outboundGraceMs,
   closeGraceMs: 250,
@@ -77,6 +106,10 @@ export interface GatewayCounters {
   errors: number
   /** Connections closed because they did not read what the engine sent them (4011). */
   slowConsumers: number
+  /** Connections not yet authenticated, now. */
+  unauthenticated: number
+  /** TCP connections closed at once for want of an unauthenticated slot, or evicted to make one. */
+  turnedAway: number
 }
 
 export interface Gateway {
@@ -97,14 +130,28 @@ interface Deps {
   streams: Map<number, Connection>
   /** Set once the engine stops accepting: hellos still being checked are answered SHUTTING_DOWN. */
   stopping: boolean
+  admission: Admission
+  /** Authenticated sessions now: what maxConnections limits. */
+  sessions: number
 }
 
 
-export async function startGateway(options: GatewayOptions, services: Omit<Deps, 'streams' | 'stopping'>): Promise<Gateway> {
-  const deps: Deps = { ...services, streams: new Map(), stopping: false }
-  const counters: GatewayCounters = { connections: 0, frames: 0, bytes: 0, errors: 0, slowConsumers: 0 }
+export async function startGateway(options: GatewayOptions, services: Omit<Deps, 'streams' | 'stopping' | 'admission' | 'sessions'>): Promise<Gateway> {
+  const admission = new Admission(options)
+  const deps: Deps = { ...services, streams: new Map(), stopping: false, admission, sessions: 0 }
+  const counters: GatewayCounters = { connections: 0, frames: 0, bytes: 0, errors: 0, slowConsumers: 0, unauthenticated: 0, turnedAway: 0 }
   const connections = new Set<Connection>()
-  const server: Server = createServer((req, res) => {
+  const doors = new WeakMap<Socket, Door>()
+  // Node's request timers only start once a byte has arrived and are checked every
+  // connectionsCheckingInterval (30 s by default): a socket that never sends is held by neither.
+  // The socket's own idle timeout covers it; ws clears that timeout once the upgrade is done.
+  const handshake = options.handshakeTimeoutMs
+  const server: Server = createServer({
+    headersTimeout: handshake,
+    requestTimeout: handshake,
+    keepAliveTimeout: handshake,
+    connectionsCheckingInterval: Math.min(1000, handshake),
+  }, (req, res) => {
     if (req.url === '/health') {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ ok: true, connections: connections.size }))
@@ -122,13 +169,35 @@ export async function startGateway(options: GatewayOptions, services: Omit<Deps,
   })
   // The server's own errors (EADDRINUSE) are handled where it listens; ws re-emits them here.
   wss.on('error', () => {})
+  server.on('connection', (socket: Socket) => {
+    const door = new Door(socket, socket.remoteAddress ?? 'unknown', () => {
+      counters.turnedAway++
+      counters.unauthenticated = admission.pending
+    })
+    if (!admission.admit(door)) {
+      // Refused before a byte is read: a stranger over its budget costs the engine nothing more.
+      counters.turnedAway++
+      socket.destroy()
+      return
+    }
+    counters.unauthenticated = admission.pending
+    doors.set(socket, door)
+    socket.setTimeout(handshake, () => socket.destroy())
+    socket.once('close', () => {
+      admission.settle(door)
+      counters.unauthenticated = admission.pending
+    })
+  })
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
-    if (connections.size >= options.maxConnections) {
-      // Every connection holds buffers: past the limit a new one is turned away at once.
+    const door = doors.get(req.socket)
+    if (door === undefined) return ws.terminate()
+    if (deps.sessions >= options.maxConnections) {
+      // Every session holds buffers: past the limit a new one is turned away at once.
       ws.close(CloseCodes.TRY_AGAIN_LATER, `more than ${options.maxConnections} connections`)
       return
     }
-    const conn = new Connection(ws, req.socket, options, deps, counters)
+    const conn = new Connection(ws, req.socket, door, options, deps, counters)
+    door.connection = conn
     connections.add(conn)
     counters.connections = connections.size
     ws.once('close', () => {
@@ -168,6 +237,27 @@ export async function startGateway(options: GatewayOptions, services: Omit<Deps,
   }
 }
 
+/** A TCP connection in the unauthenticated budget: a bare socket until the upgrade, then its Connection. */
+class Door implements Doorway {
+  connection: Connection | undefined
+
+  constructor(
+    readonly socket: Socket,
+    readonly address: string,
+    readonly onEvicted: () => void,
+  ) {}
+
+  idle(): boolean {
+    return this.connection === undefined || this.connection.idle()
+  }
+
+  evict(): void {
+    if (this.connection) this.connection.evict()
+    else this.socket.destroy()
+    this.onEvicted()
+  }
+}
+
 class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   #phase: 'hello' | 'authenticating' | 'ea' | 'dashboard' | 'closed' = 'hello'
   #nonHellos = 0
@@ -176,6 +266,10 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   #windowStart = Date.now()
   #framesInWindow = 0
   #helloTimer: NodeJS.Timeout | undefined
+  /** The AUTH_FAILED answer waiting out its delay. */
+  #authFailure: NodeJS.Timeout | undefined
+  #session = false
+  #corked = false
   #stopped = false
   #pausedByIngest = false
   #detached = false
@@ -198,6 +292,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     readonly ws: WebSocket,
     /** The TCP socket under `ws`: its 'drain' says when the peer has read what was queued. */
     readonly socket: Socket,
+    readonly door: Door,
     readonly options: GatewayOptions,
     readonly deps: Deps,
     readonly counters: GatewayCounters,
@@ -207,10 +302,22 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     ws.on('close', () => this.#onClose())
     // ws reports protocol violations (oversized frames: 1009) here and closes the socket itself.
     ws.on('error', () => this.counters.errors++)
-    this.#helloTimer = setTimeout(
-      () => this.#fatal(perr(ProtocolErrors.HELLO_REQUIRED, `no hello within ${options.helloTimeoutMs} ms`), CloseCodes.PROTOCOL_ERROR),
-      options.helloTimeoutMs,
-    )
+    this.#helloTimer = setTimeout(() => {
+      // A failed hello being delayed is answered AUTH_FAILED when its delay is up, not HELLO_REQUIRED;
+      // and a hello that arrived in time is not the client's fault if checking it takes long (a
+      // slow database): that check ends in welcome or in its own error.
+      if (this.#authFailure !== undefined || this.#phase === 'authenticating') return
+      this.#fatal(perr(ProtocolErrors.HELLO_REQUIRED, `no hello within ${options.helloTimeoutMs} ms`), CloseCodes.PROTOCOL_ERROR)
+    }, options.helloTimeoutMs)
+  }
+
+  /** Holds its slot for nothing yet: no valid hello has arrived. */
+  idle(): boolean {
+    return this.#phase === 'hello'
+  }
+
+  evict(): void {
+    this.#closeWith(CloseCodes.TRY_AGAIN_LATER, 'too many connections without hello: send hello as soon as the connection opens')
   }
 
   heartbeat(): void {
@@ -293,6 +400,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
    */
   #refused(err: ProtocolError, value: unknown): void {
     if (!(err instanceof ProtocolError)) err = new ProtocolError(ProtocolErrors.INTERNAL, String((err as Error)?.message ?? err))
+    if (!this.#refusedWithinBudget()) return
     switch (this.#phase) {
       case 'hello':
       case 'authenticating': {
@@ -306,6 +414,18 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
       default:
         return this.#answer(err)
     }
+  }
+
+  /**
+   * Answering refused frames costs the main thread far more than reading them: many connections of
+   * one address, each within its own frame rate, could starve everyone else. Past the address's
+   * budget the connection that sent the frame is closed.
+   */
+  #refusedWithinBudget(): boolean {
+    if (this.deps.admission.refused(this.door.address)) return true
+    const message = `more than ${this.options.maxRefusedPerSecond} refused frames per second from ${this.door.address}: fix what the errors name before sending more`
+    this.#fatal(new ProtocolError(ProtocolErrors.RATE_LIMITED, message), CloseCodes.RATE_LIMITED)
+    return false
   }
 
   #answer(err: ProtocolError): void {
@@ -353,6 +473,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   async #authenticate(hello: EaHello | DashboardHello): Promise<void> {
     try {
       await this.#admit(hello)
+      if (this.#phase === 'ea' || this.#phase === 'dashboard') this.#authenticated()
     } catch (err) {
       // The pool refused the task: it is being destroyed (shutdown), or the writer thread died
       // under it (it is replaced at once), which is the database path failing: try again later.
@@ -365,7 +486,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     const auth = await this.deps.pool.authenticate(hello.token)
     if (this.#phase !== 'authenticating') return
     if (!auth.ok) return this.#storageFailed(`could not check the token: ${auth.error.message}`)
-    if (auth.value === null) return this.#fatal(perr(ProtocolErrors.AUTH_FAILED, 'unknown, revoked or expired token'), CloseCodes.AUTH_FAILED)
+    if (auth.value === null) return this.#authFailed()
     this.#auth = auth.value
     const role = auth.value.role
     if (hello.role === 'dashboard') {
@@ -412,6 +533,29 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     this.#send({ type: 'welcome', protocol: PROTOCOL_VERSION, stream_id: r.streamId, resume_seq: resumeSeq, role: 'ea', server_time: Date.now(), limits: this.#limits() })
     this.deps.commands.attachEa(this, r.commands)
     this.#resumeReading()
+  }
+
+  /**
+   * Guessing tokens, or a client with a wrong one reconnecting in a loop, is slowed per address:
+   * the answer waits, growing with each failure, and holds its unauthenticated slot meanwhile.
+   * A good token is never delayed.
+   */
+  #authFailed(): void {
+    const delay = this.deps.admission.authFailed(this.door.address)
+    this.#authFailure = setTimeout(() => {
+      this.#authFailure = undefined
+      this.#fatal(perr(ProtocolErrors.AUTH_FAILED, 'unknown, revoked or expired token: check the token given to this client'), CloseCodes.AUTH_FAILED)
+    }, delay)
+  }
+
+  /** The session is open: it leaves the strangers' budget and counts toward maxConnections. */
+  #authenticated(): void {
+    this.deps.admission.settle(this.door)
+    this.counters.unauthenticated = this.deps.admission.pending
+    this.#session = true
+    this.deps.sessions++
+    // Sessions welcomed together may pass the limit by the few whose tokens were being checked.
+    if (this.deps.sessions > this.options.maxConnections) this.#closeWith(CloseCodes.TRY_AGAIN_LATER, `more than ${this.options.maxConnections} connections`)
   }
 
   /** The database cannot serve the session now (it is down, or full): the client retries later. */
@@ -467,6 +611,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     if (err.seq === undefined) return this.#refused(err, value)
     if (!this.#inSequence(err.seq)) return
     if (err.seq > this.#resumeSeq && !this.#withinWindow(err.seq)) return
+    if (!this.#refusedWithinBudget()) return
     this.#answer(err)
     if (err.seq <= this.#resumeSeq) return this.#ack(err.seq)
     const detail = err.field ? `${err.message} (field ${err.field})` : err.message
@@ -623,9 +768,25 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   #send(message: EngineMessage, written?: (err?: Error) => void): boolean {
     if (this.ws.readyState !== this.ws.OPEN || this.#phase === 'closed') return false
     if (!this.#outboundOk()) return false
+    this.#cork()
     this.ws.send(encode(message), written)
     this.#outboundOk()
     return true
+  }
+
+  /**
+   * ws writes each frame to the socket at once: one system call per error frame, ack or command.
+   * Frames queued in the same turn (answers to the frames of one read, acks of one commit) go out
+   * together in one write instead.
+   */
+  #cork(): void {
+    if (this.#corked) return
+    this.#corked = true
+    this.socket.cork()
+    process.nextTick(() => {
+      this.#corked = false
+      this.socket.uncork()
+    })
   }
 
   /**
@@ -675,7 +836,11 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     if (this.#detached) return
     this.#detached = true
     clearTimeout(this.#helloTimer)
+    clearTimeout(this.#authFailure)
     clearTimeout(this.#slowTimer)
+    this.deps.admission.settle(this.door)
+    this.counters.unauthenticated = this.deps.admission.pending
+    if (this.#session) this.deps.sessions--
     if (this.streamId !== 0) {
       if (this.deps.streams.get(this.streamId) === this) this.deps.streams.delete(this.streamId)
       this.deps.ingest.detach(this.streamId, this)

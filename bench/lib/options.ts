@@ -43,6 +43,7 @@ scenarios:
   overload  more EAs and bigger frames than the engine can take: memory stays bounded
   ceiling   only the ceiling: every raw insert strategy on the same rows
   naive     only the naive way: JSON, one tick per message, one autocommitted row each
+  junk      one EA's ack latency while 20 dashboards flood refused frames, against no flood
 
 flags:
   --database URL         a PostgreSQL server (postgres://...): each run gets a new database through it;
@@ -135,7 +136,7 @@ export function parseOptions(argv: string[]): { scenario: string; options: Bench
   const known = ['batch-rows', 'flush-ms', 'max-inflight', 'writers', 'clients']
   for (const o of only ?? []) if (!known.includes(o)) throw new UsageError(`--only takes ${known.join(', ')}; got ${o}`)
   const scenario = positionals[0] ?? 'ingest'
-  if (!['ingest', 'sweep', 'overload', 'ceiling', 'naive'].includes(scenario)) throw new UsageError(`unknown scenario "${scenario}"`)
+  if (!['ingest', 'sweep', 'overload', 'ceiling', 'naive', 'junk'].includes(scenario)) throw new UsageError(`unknown scenario "${scenario}"`)
   return {
     scenario,
     options: {

@@ -37,6 +37,8 @@ export interface EaClientOptions {
   maxDelayMs?: number
   /** Called for every command the engine delivers. */
   onCommand?: (command: Command, client: EaClient) => void
+  /** Local address to connect from, on a machine with several. Default: the system's choice. */
+  localAddress?: string
 }
 
 export interface EaClientCounters {
@@ -193,7 +195,7 @@ class Client extends EventEmitter implements EaClient {
       ...(this.#options.bridge && { bridge: this.#options.bridge }),
       ...(this.counters.lastAckedSeq > 0 && { last_acked_seq: this.counters.lastAckedSeq }),
     }
-    const ws = new WebSocket(this.#url, { perMessageDeflate: false })
+    const ws = new WebSocket(this.#url, { perMessageDeflate: false, ...(this.#options.localAddress && { localAddress: this.#options.localAddress }) })
     this.#ws = ws
     this.#welcome = undefined
     ws.binaryType = 'nodebuffer'

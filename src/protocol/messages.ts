@@ -442,6 +442,10 @@ export const CloseCodes = {
   NORMAL: 1000,
   /** The engine is shutting down (error SHUTTING_DOWN). */
   GOING_AWAY: 1001,
+  /** The peer broke WebSocket framing (RFC 6455): sent by the WebSocket library, without an error frame. */
+  WS_PROTOCOL_ERROR: 1002,
+  /** A text frame that is not UTF-8 (RFC 6455): sent by the WebSocket library, without an error frame. */
+  INVALID_PAYLOAD: 1007,
   /** A frame above `max_frame_bytes` (the WebSocket library closes with it before any error frame). */
   MESSAGE_TOO_BIG: 1009,
   /** The engine failed unexpectedly (error INTERNAL). */
@@ -456,6 +460,6 @@ export const CloseCodes = {
   STORAGE_FAILED: 4010,
   /** The peer did not read what the engine sent it (error SLOW_CONSUMER, rarely seen: see PROTOCOL.md 3.6). */
   SLOW_CONSUMER: 4011,
-  /** The engine has as many connections as it accepts; reconnect later. */
+  /** The engine has as many sessions as it accepts, or needed an idle connection's slot; reconnect later. */
   TRY_AGAIN_LATER: 1013,
 } as const

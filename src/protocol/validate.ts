@@ -65,7 +65,7 @@ export interface ProtocolLimits {
   readonly maxHellos: number
   /** Frames other than `hello` before `welcome`: each is answered, the last one closes. Default 3. */
   readonly maxFramesBeforeHello: number
-  /** Time from connect to a valid `hello` before the engine closes. Default 10000 ms. */
+  /** Time from connect to a valid `hello` before the engine closes. Default 5000 ms. */
   readonly helloTimeoutMs: number
   /** Frames one connection may send within a second; the next is RATE_LIMITED (close 4008). Default 5000. */
   readonly maxFramesPerSecond: number
@@ -103,7 +103,7 @@ export const limits: ProtocolLimits = Object.freeze({
   maxPositions: 10_000,
   maxHellos: 2,
   maxFramesBeforeHello: 3,
-  helloTimeoutMs: 10_000,
+  helloTimeoutMs: 5000,
   maxFramesPerSecond: 5000,
   pingIntervalMs: 15_000,
   maxOutboundBytes: 8 * 1024 * 1024,
@@ -243,8 +243,9 @@ const eaParsers = new Map<string, Parser>([
   ['goodbye', parseGoodbye],
 ])
 
+/** Any integer but ours is another version (PROTOCOL.md 3.1), 0 and negatives included; only a non-integer is BAD_FIELD. */
 function checkProtocol(v: Fields): void {
-  const protocol = reqInt(v, 'protocol', '', 1, MAX_SAFE)
+  const protocol = reqInt(v, 'protocol', '', -MAX_SAFE, MAX_SAFE)
   if (protocol !== PROTOCOL_VERSION) {
     throw new ProtocolError(
       'UNSUPPORTED_PROTOCOL',

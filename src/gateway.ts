@@ -272,6 +272,8 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   #corked = false
   #stopped = false
   #pausedByIngest = false
+  /** Commands of this dashboard being created; at MAX_COMMANDS_IN_FLIGHT its socket is not read. */
+  #commandsInFlight = 0
   #detached = false
   /** Set while the outbound buffer is over maxOutboundBytes: the grace running out. */
   #slowTimer: NodeJS.Timeout | undefined
@@ -640,6 +642,7 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
   /** Reads again unless something still holds the connection: shutdown, hello or ingest. */
   #resumeReading(): void {
     if (this.#stopped || this.#phase === 'authenticating' || this.#pausedByIngest) return
+    if (this.#commandsInFlight >= MAX_COMMANDS_IN_FLIGHT) return
     this.ws.resume()
   }
 
@@ -745,11 +748,18 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
       this.#answer(err)
     }
     if (this.#auth?.role !== 'admin') return answer(ProtocolErrors.FORBIDDEN, `a ${this.#auth?.role} token cannot send commands; an admin token can`)
+    // Each command is a task for the writer, whose queue the EAs' batches share: a dashboard
+    // sending faster than commands are created is read no further until they catch up (TCP
+    // backpressure), so it can neither fill that queue nor hold unbounded work here.
+    if (++this.#commandsInFlight >= MAX_COMMANDS_IN_FLIGHT) this.ws.pause()
     try {
       await this.deps.commands.send(request, this, this.#auth.tokenId)
     } catch (err) {
       if ((err as { code?: string }).code === 'COMMAND_TARGET_UNKNOWN') answer(ProtocolErrors.BAD_FIELD, (err as Error).message, 'target')
       else answer(ProtocolErrors.INTERNAL, (err as Error).message)
+    } finally {
+      this.#commandsInFlight--
+      this.#resumeReading()
     }
   }
 
@@ -849,6 +859,9 @@ class Connection implements StreamSink, EaEndpoint, DashboardEndpoint {
     this.deps.commands.detachDashboard(this)
   }
 }
+
+/** Commands one dashboard may have being created at once before its socket is paused. */
+const MAX_COMMANDS_IN_FLIGHT = 16
 
 function isHelloFrame(value: unknown): boolean {
   return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'hello'

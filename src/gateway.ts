@@ -182,6 +182,8 @@ export async function startGateway(options: GatewayOptions, services: Omit<Deps,
     }
     counters.unauthenticated = admission.pending
     doors.set(socket, door)
+    // Until the upgrade only: ws turns the socket's timeout off when it takes the socket over
+    // (setSocket), and from then on keepalive pings judge the peer.
     socket.setTimeout(handshake, () => socket.destroy())
     socket.once('close', () => {
       admission.settle(door)

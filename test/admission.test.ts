@@ -133,6 +133,9 @@ t.test('TCP connections that never send a byte are closed after handshakeTimeout
   t.ok(Math.min(...after) >= 900, `none before the timeout (earliest ${Math.min(...after)} ms)`)
   t.ok(Math.max(...after) < 5000, `all soon after it (latest ${Math.max(...after)} ms), not after Node's 60 s + 30 s`)
   t.equal(engine.counters.gateway!.unauthenticated, 0, 'their slots are free again')
+  // the timeout is the handshake's only: a session that says nothing for longer stays open
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.equal(ea.counters.reconnects, 0, 'the EA, silent since its welcome, was not cut off by the handshake timeout')
 })
 
 t.test('a failed hello is answered after a delay growing per address, a good token is not delayed, and repeated failures make one log line', async (t) => {

@@ -8,17 +8,21 @@
  */
 
 export interface AdmissionOptions {
-  /** Connections not yet authenticated, from all addresses together. */
+  /**
+   * Connections not yet authenticated (from the TCP accept to `welcome`), in total. When all are
+   * taken, the oldest idle one (no upgrade or no valid hello yet) makes room; else the newcomer's
+   * socket is closed. Default 128.
+   */
   maxUnauthenticated: number
-  /** Connections not yet authenticated from one remote address. */
+  /** Of those, from one remote address; past it the newcomer's socket is closed. Default 32. */
   maxUnauthenticatedPerAddress: number
-  /** Refused frames (answered with an error) per second from one address, over all its connections. */
+  /** Refused frames per second from one address, all its connections together; past it RATE_LIMITED, 4008. Default 1000. */
   maxRefusedPerSecond: number
-  /** Wait before answering the first AUTH_FAILED of an address; doubles with each further failure. */
+  /** Wait before answering an address's first AUTH_FAILED; it doubles with each failure. Default 250. */
   authFailureDelayMs: number
-  /** The longest that wait grows to. */
+  /** The longest that wait grows to. Default 3000. */
   maxAuthFailureDelayMs: number
-  /** Where the line about repeated failures goes. */
+  /** Where the line about an address's repeated failed hellos goes. Default stderr. */
   log: (line: string) => void
 }
 

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { WebSocketServer, type RawData, type WebSocket } from 'ws'
-import { Admission, type Doorway } from './admission.js'
+import { Admission, type AdmissionOptions, type Doorway } from './admission.js'
 import type { CommandRouter, DashboardEndpoint, EaEndpoint } from './commands.js'
 import { ErrorCodes } from './errors.js'
 import type { Ingest, StreamSink } from './ingest.js'
@@ -29,7 +29,8 @@ import { eaSessionContinues, limits, parseDashboardMessage, parseEaMessage, pars
 import type { WriterPool } from './writer-pool.js'
 import type { AuthResult, CommandChange, RecordEntry, RejectedEntry, TaskError } from './workers/tasks.js'
 
-export interface GatewayOptions {
+/** The gateway's options, with the admission limits for strangers (src/admission.ts). */
+export interface GatewayOptions extends AdmissionOptions {
   host: string
   /** 0 picks a free port. */
   port: number
@@ -51,22 +52,6 @@ export interface GatewayOptions {
   handshakeTimeoutMs: number
   /** Authenticated sessions at most; more are closed at once with 1013. Strangers do not count. */
   maxConnections: number
-  /**
-   * Connections not yet authenticated (from the TCP accept to `welcome`), in total. When all are
-   * taken, the oldest idle one (no upgrade or no valid hello yet) makes room; else the newcomer's
-   * socket is closed. Default 128.
-   */
-  maxUnauthenticated: number
-  /** Of those, from one remote address; past it the newcomer's socket is closed. Default 32. */
-  maxUnauthenticatedPerAddress: number
-  /** Refused frames per second from one address, all its connections together; past it RATE_LIMITED, 4008. Default 1000. */
-  maxRefusedPerSecond: number
-  /** Wait before answering an address's first AUTH_FAILED; it doubles with each failure. Default 250. */
-  authFailureDelayMs: number
-  /** The longest that wait grows to. Default 3000. */
-  maxAuthFailureDelayMs: number
-  /** Where the line about an address's repeated failed hellos goes. Default stderr. */
-  log: (line: string) => void
   /**
    * Bytes the engine may hold unsent for one connection (its peer is not reading). Over this for
    * `outboundGraceMs`, or over twice this at any moment, the connection is closed with 4011.

@@ -8,7 +8,7 @@ import { resolveConfig, type EngineOptions } from '../src/config.js'
 import { startEngine, type Engine } from '../src/engine.js'
 import { openStorage } from '../src/storage/open.js'
 import type { Storage } from '../src/storage/types.js'
-import { createToken, type Role } from '../src/store/tokens.js'
+import { createToken, listTokens, type Role, type TokenInfo } from '../src/store/tokens.js'
 import type { Outgoing } from '../src/client/ea-client.js'
 import { cliPath, repoRoot, type Backend, type Test } from './helpers.js'
 
@@ -44,6 +44,13 @@ export async function makeTokens(backend: Backend): Promise<Tokens> {
   } finally {
     await storage.close()
   }
+}
+
+/** The live token named `name`, as `token list` shows it. */
+export async function tokenInfo(backend: Backend, name: string): Promise<TokenInfo> {
+  const found = (await withStorage(backend, listTokens)).find((x) => x.name === name && x.revokedAt === null)
+  if (!found) throw new Error(`no live token ${name}`)
+  return found
 }
 
 export async function withStorage<T>(backend: Backend, fn: (storage: Storage) => Promise<T>): Promise<T> {

@@ -8,21 +8,15 @@ import t from 'tap'
 import { connectEA, type EaClient } from '../src/client/ea-client.js'
 import { parseEaMessage } from '../src/protocol/validate.js'
 import { ProtocolError } from '../src/protocol/codec.js'
-import { createToken, listTokens, revokeToken, type TokenInfo, type TokenScope } from '../src/store/tokens.js'
-import { account, count, deal, startTestEngine, TickSource, withStorage } from './engine-helpers.js'
-import { eachBackend, runCliProcess, tempDir, type Backend, type Test } from './helpers.js'
+import { createToken, revokeToken, type TokenScope } from '../src/store/tokens.js'
+import { account, count, deal, startTestEngine, TickSource, tokenInfo, withStorage } from './engine-helpers.js'
+import { eachBackend, type Backend, type Test } from './helpers.js'
 import { eaHello, open, type Peer } from './peer.js'
 
 const SERVER = account(0).server
 
 async function token(backend: Backend, name: string, options: { scope?: TokenScope; unscoped?: boolean } = {}): Promise<string> {
   return withStorage(backend, async (s) => (await createToken(s, { role: 'ea', name, ...options })).token)
-}
-
-async function tokenInfo(backend: Backend, name: string): Promise<TokenInfo> {
-  const found = (await withStorage(backend, listTokens)).find((x) => x.name === name && x.revokedAt === null)
-  if (!found) throw new Error(`no live token ${name}`)
-  return found
 }
 
 function ea(url: string, tokenValue: string, instance: string, login: number): Promise<EaClient> {

@@ -4,17 +4,11 @@
  * migrations do to tokens and symbols that existed before. Real CLI processes on real databases.
  */
 import t from 'tap'
-import { listTokens, type TokenInfo } from '../src/store/tokens.js'
-import { account, count, withStorage } from './engine-helpers.js'
-import { eachBackend, runCliProcess, tempDir, type Backend } from './helpers.js'
+import type { TokenInfo } from '../src/store/tokens.js'
+import { account, count, tokenInfo, withStorage } from './engine-helpers.js'
+import { eachBackend, runCliProcess, tempDir } from './helpers.js'
 
 const SERVER = account(0).server
-
-async function tokenInfo(backend: Backend, name: string): Promise<TokenInfo> {
-  const found = (await withStorage(backend, listTokens)).find((x) => x.name === name && x.revokedAt === null)
-  if (!found) throw new Error(`no live token ${name}`)
-  return found
-}
 
 t.test('the token CLI: create bound, scope, list, and the warning for unscoped tokens', async (t) => {
   const dir = tempDir(t)

@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const cli = join(repoRoot, 'dist', 'src', 'cli.js')
+const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js')
 const bridgeDir = join(repoRoot, 'native-bridge')
 const program = join(bridgeDir, 'build', 'bridge-tick-cost')
 

@@ -6,7 +6,7 @@
  * apart on the same machine. Then a paced run at half the engine's measured maximum gives the
  * acknowledgement latency the target speaks of.
  */
-import { defaultOptions } from '../src/config.js'
+import { defaultOptions } from '../src/config/resolve.js'
 import { ceilingRun, chooseCeiling, type CeilingChoice, type CeilingRun } from './ceiling.js'
 import { measureDecode, type DecodeCost } from './lib/decode.js'
 import { describeMachine, finishMachine, type Machine } from './lib/machine.js'

@@ -8,7 +8,7 @@
  */
 import { fork } from 'node:child_process'
 import { connectEA } from '../src/client/ea-client.js'
-import { createToken } from '../src/store/tokens.js'
+import { createToken } from '../src/db/sql/tokens.js'
 import { freshDatabase, withStorage } from './lib/databases.js'
 import { startServer } from './lib/engine-process.js'
 import { describeMachine, finishMachine, type Machine } from './lib/machine.js'

@@ -7,7 +7,7 @@
  * offered load grows, and the bytes waiting for the database stay near --max-pending-bytes while
  * the engine stops reading the sockets; every row is still stored exactly once.
  */
-import { defaultOptions } from '../src/config.js'
+import { defaultOptions } from '../src/config/resolve.js'
 import { describeMachine, finishMachine, type Machine } from './lib/machine.js'
 import { measure, type Run } from './lib/measure.js'
 import type { BenchOptions } from './lib/options.js'

@@ -6,7 +6,7 @@
  * among the values within the 25 ms latency target and within 5% of the highest throughput, the
  * one with the lowest latency at half load (for the in-flight window: the lowest peak memory).
  */
-import type { EngineOptions } from '../src/config.js'
+import type { EngineOptions } from '../src/config/resolve.js'
 import { engineSettings } from './ingest.js'
 import { chart, type Panel } from './lib/chart.js'
 import { describeMachine, finishMachine, type Machine } from './lib/machine.js'

@@ -3,17 +3,17 @@
  * the command router and the gateway. `close()` stops accepting, commits and acknowledges what is
  * in flight, and closes everything it opened.
  */
-import { CommandRouter } from './commands.js'
-import type { ResolvedConfig } from './config.js'
+import { CommandRouter } from './commands/router.js'
+import type { ResolvedConfig } from './config/resolve.js'
 import { EngineError, ErrorCodes } from './errors.js'
-import { startGateway, defaultGatewayOptions, type Gateway } from './gateway.js'
-import { Ingest, type IngestCounters } from './ingest.js'
-import { createMigrator, type MigrationResult, type StatusReport } from './migrator/migrator.js'
+import { startGateway, defaultGatewayOptions, type Gateway } from './gateway/server.js'
+import { Ingest, type IngestCounters } from './ingest/ingest.js'
+import { createMigrator, type MigrationResult, type StatusReport } from './db/migrator/migrator.js'
 import { CloseCodes } from './protocol/messages.js'
-import { openStorage } from './storage/open.js'
-import { listTokens } from './store/tokens.js'
-import type { Storage } from './storage/types.js'
-import { createWriterPool } from './writer-pool.js'
+import { openStorage } from './db/storage/open.js'
+import { listTokens } from './db/sql/tokens.js'
+import type { Storage } from './db/storage/types.js'
+import { createWriterPool } from './workers/writer-pool.js'
 
 export interface Engine {
   /** Migrations applied while starting (empty when none were pending or `migrate` is off). */

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process'
 import { appendFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import type { StatusReport } from '../src/migrator/migrator.js'
-import { openSqlite } from '../src/storage/sqlite.js'
+import type { StatusReport } from '../src/db/migrator/migrator.js'
+import { openSqlite } from '../src/db/storage/sqlite.js'
 import {
   cliPath,
   eachBackend,

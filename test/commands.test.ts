@@ -9,7 +9,7 @@ import { connectDashboard, type Dashboard, type SentCommand } from '../src/clien
 import { connectEA, type EaClient } from '../src/client/ea-client.js'
 import type { Engine } from '../src/engine.js'
 import type { Command, CommandAckStatus, CommandStatus, ErrorFrame } from '../src/protocol/messages.js'
-import type { Storage } from '../src/storage/types.js'
+import type { Storage } from '../src/db/storage/types.js'
 import { account, makeTokens, spawnEngine, startTestEngine, type Tokens } from './engine-helpers.js'
 import { eachBackend, runCliProcess, type Backend, type Test } from './helpers.js'
 

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { defaultOptions, describeDatabase, resolveConfig } from '../src/config.js'
+import { defaultOptions, describeDatabase, resolveConfig } from '../src/config/resolve.js'
 import { EngineError } from '../src/errors.js'
 import { tempDir, type Test } from './helpers.js'
 

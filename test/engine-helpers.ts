@@ -4,11 +4,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
-import { resolveConfig, type EngineOptions } from '../src/config.js'
+import { resolveConfig, type EngineOptions } from '../src/config/resolve.js'
 import { startEngine, type Engine } from '../src/engine.js'
-import { openStorage } from '../src/storage/open.js'
-import type { Storage } from '../src/storage/types.js'
-import { createToken, listTokens, type Role, type TokenInfo } from '../src/store/tokens.js'
+import { openStorage } from '../src/db/storage/open.js'
+import type { Storage } from '../src/db/storage/types.js'
+import { createToken, listTokens, type Role, type TokenInfo } from '../src/db/sql/tokens.js'
 import type { Outgoing } from '../src/client/ea-client.js'
 import { cliPath, repoRoot, type Backend, type Test } from './helpers.js'
 

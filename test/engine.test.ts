@@ -2,10 +2,10 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import { resolveConfig, type ResolvedConfig } from '../src/config.js'
+import { resolveConfig, type ResolvedConfig } from '../src/config/resolve.js'
 import { startEngine } from '../src/engine.js'
 import { EngineError } from '../src/errors.js'
-import type { Storage } from '../src/storage/types.js'
+import type { Storage } from '../src/db/storage/types.js'
 import { eachBackend, fixture, schemaObjects, tempDir, type Backend, type MigrationFixture, type Test } from './helpers.js'
 
 const migrations: [string, string, string | null][] = [

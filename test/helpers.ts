@@ -9,15 +9,15 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
 import type { test } from 'tap'
-import { openPostgres } from '../src/storage/postgres.js'
-import { openSqlite } from '../src/storage/sqlite.js'
-import type { Dialect, Storage } from '../src/storage/types.js'
+import { openPostgres } from '../src/db/storage/postgres.js'
+import { openSqlite } from '../src/db/storage/sqlite.js'
+import type { Dialect, Storage } from '../src/db/storage/types.js'
 
 /** The type of `t` inside a tap test. */
 export type Test = Parameters<Parameters<typeof test>[0]>[0]
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
-export const cliPath = join(repoRoot, 'dist', 'src', 'cli.js')
+export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js')
 
 /**
  * The PostgreSQL server tests use: `MT5E_TEST_POSTGRES_URL`, else the local default. CI sets

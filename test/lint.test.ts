@@ -1,5 +1,5 @@
 import t from 'tap'
-import { lintSql, type Dialect, type LintFinding } from '../src/migrator/lint.js'
+import { lintSql, type Dialect, type LintFinding } from '../src/db/migrator/lint.js'
 
 const FILE = 'migrations/0007_example.sql'
 

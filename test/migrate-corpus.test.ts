@@ -5,8 +5,8 @@
  * outside a transaction. It must go all up, all down and all up again to the same bytes.
  */
 import t from 'tap'
-import type { Dialect } from '../src/storage/types.js'
-import { createMigrator } from '../src/migrator/migrator.js'
+import type { Dialect } from '../src/db/storage/types.js'
+import { createMigrator } from '../src/db/migrator/migrator.js'
 import { eachBackend, fixture, runCliProcess, tempDir } from './helpers.js'
 
 const COUNT = 210

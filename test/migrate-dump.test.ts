@@ -1,6 +1,6 @@
 import t from 'tap'
-import { dumpSchema } from '../src/migrator/dump.js'
-import type { Storage } from '../src/storage/types.js'
+import { dumpSchema } from '../src/db/migrator/dump.js'
+import type { Storage } from '../src/db/storage/types.js'
 import { eachBackend, fixture, runCliProcess, tempDir } from './helpers.js'
 
 /** Runs each step and checks that the dump changed and now shows what the step made. */

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { resolveConfig } from '../src/config.js'
+import { resolveConfig } from '../src/config/resolve.js'
 import { eachBackend, fixture, runCliProcess, tempDir } from './helpers.js'
 
 t.test('DATABASE_URL names the database when MT5E_DATABASE does not', async (t) => {

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import t from 'tap'
-import { copyLintSchema, createLintSchema, lintSql, type LintFinding, type LintSchema } from '../src/migrator/lint.js'
-import { createMigrator } from '../src/migrator/migrator.js'
+import { copyLintSchema, createLintSchema, lintSql, type LintFinding, type LintSchema } from '../src/db/migrator/lint.js'
+import { createMigrator } from '../src/db/migrator/migrator.js'
 import { fixture, runCliProcess, sqliteBackend, tempDir } from './helpers.js'
 
 const PARENTS = 'CREATE TABLE accounts (id integer PRIMARY KEY, login integer NOT NULL);\n'

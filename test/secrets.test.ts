@@ -4,10 +4,10 @@ import { join } from 'node:path'
 import { inspect } from 'node:util'
 import t from 'tap'
 import { connectDashboard } from '../src/client/dashboard-client.js'
-import { resolveConfig } from '../src/config.js'
-import { maskSecrets, parsePostgresUrl } from '../src/db-url.js'
+import { resolveConfig } from '../src/config/resolve.js'
+import { maskSecrets, parsePostgresUrl } from '../src/db/url.js'
 import { isEngineError } from '../src/errors.js'
-import { openPostgres } from '../src/storage/postgres.js'
+import { openPostgres } from '../src/db/storage/postgres.js'
 import { cliPath, eachBackend, repoRoot, runCliProcess, tempDir, type CliResult, type Test } from './helpers.js'
 
 /** Distinct enough that finding it anywhere means it leaked. */

@@ -3,9 +3,9 @@ import { join } from 'node:path'
 import { inspect } from 'node:util'
 import t from 'tap'
 import { EngineError } from '../src/errors.js'
-import { openPostgres } from '../src/storage/postgres.js'
-import { openSqlite } from '../src/storage/sqlite.js'
-import type { Storage } from '../src/storage/types.js'
+import { openPostgres } from '../src/db/storage/postgres.js'
+import { openSqlite } from '../src/db/storage/sqlite.js'
+import type { Storage } from '../src/db/storage/types.js'
 import { eachBackend, tempDir, type Backend, type Test } from './helpers.js'
 
 /** Opens a second connection to the same database, closed at teardown. */

@@ -4,7 +4,7 @@
  * migrations do to tokens and symbols that existed before. Real CLI processes on real databases.
  */
 import t from 'tap'
-import type { TokenInfo } from '../src/store/tokens.js'
+import type { TokenInfo } from '../src/db/sql/tokens.js'
 import { account, count, tokenInfo, withStorage } from './engine-helpers.js'
 import { eachBackend, runCliProcess, tempDir } from './helpers.js'
 

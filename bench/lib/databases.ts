@@ -6,11 +6,11 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { resolveConfig, type Synchronous } from '../../src/config.js'
+import { resolveConfig, type Synchronous } from '../../src/config/resolve.js'
 import { prepareDatabase } from '../../src/engine.js'
-import { openStorage } from '../../src/storage/open.js'
-import type { Storage } from '../../src/storage/types.js'
-import { createToken } from '../../src/store/tokens.js'
+import { openStorage } from '../../src/db/storage/open.js'
+import type { Storage } from '../../src/db/storage/types.js'
+import { createToken } from '../../src/db/sql/tokens.js'
 import { repoRoot } from './paths.js'
 
 export interface DatabaseTarget {

@@ -5,7 +5,7 @@
  * engine (committing what is in flight) and exits.
  */
 import { performance } from 'node:perf_hooks'
-import { resolveConfig, type EngineOptions } from '../../src/config.js'
+import { resolveConfig, type EngineOptions } from '../../src/config/resolve.js'
 import { startEngine } from '../../src/engine.js'
 import type { HostReply, HostRequest, HostStats } from './messages.js'
 import { repoRoot } from './paths.js'

@@ -3,8 +3,8 @@
  * load generator's process, readings before `go` and after the last acknowledgement, then a
  * graceful stop and a count of what the database holds.
  */
-import { defaultOptions, type EngineOptions } from '../../src/config.js'
-import type { IngestCounters } from '../../src/ingest.js'
+import { defaultOptions, type EngineOptions } from '../../src/config/resolve.js'
+import type { IngestCounters } from '../../src/ingest/ingest.js'
 import { eaToken, freshDatabase, storedCounts, type DatabaseTarget, type StoredCounts } from './databases.js'
 import { cpuSplit, startServer, type ServerProcess } from './engine-process.js'
 import { runLoad } from './load.js'

@@ -2,7 +2,7 @@
  * Messages between the bench's processes and threads, as plain data: the orchestrator, the engine
  * host, the naive server, the load generator and its EA threads.
  */
-import type { IngestCounters } from '../../src/ingest.js'
+import type { IngestCounters } from '../../src/ingest/ingest.js'
 import type { WorkloadOptions } from './workload.js'
 
 // --- engine host and naive server <-> orchestrator ---------------------------------------------

@@ -6,7 +6,7 @@
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { defaultOptions, isPostgresUrl, type EngineOptions, type Synchronous } from '../../src/config.js'
+import { defaultOptions, isPostgresUrl, type EngineOptions, type Synchronous } from '../../src/config/resolve.js'
 import type { DatabaseTarget } from './databases.js'
 import { defaultWorkload, type WorkloadOptions } from './workload.js'
 

@@ -4,8 +4,8 @@
  */
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
-import { maskSecrets } from './db-url.js'
-import type { EaHello } from './protocol/messages.js'
+import { maskSecrets } from '../db/url.js'
+import type { EaHello } from '../protocol/messages.js'
 import type {
   AuthResult,
   CommandChange,
@@ -18,7 +18,7 @@ import type {
   WriteOutcome,
   WriterConfig,
   WriterTask,
-} from './workers/tasks.js'
+} from './tasks.js'
 
 export interface WriterPool {
   readonly writers: number
@@ -83,7 +83,7 @@ class ColumnBuffers {
   }
 }
 
-const workerFile = fileURLToPath(new URL('./workers/writer-worker.js', import.meta.url))
+const workerFile = fileURLToPath(new URL('./writer.js', import.meta.url))
 
 export function createWriterPool(config: WriterConfig, writers: number): WriterPool {
   const threads = config.dialect === 'sqlite' ? 1 : Math.max(1, writers)

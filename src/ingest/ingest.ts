@@ -5,8 +5,8 @@
  * stream and in total: past a limit the stream's connection stops reading. Ticks wait as columns
  * of float64 (a TickStore per stream), not as the arrays the decoder built: those die young.
  */
-import type { TickBatch } from './protocol/messages.js'
-import type { WriterPool } from './writer-pool.js'
+import type { TickBatch } from '../protocol/messages.js'
+import type { WriterPool } from '../workers/writer-pool.js'
 import type {
   CommandChange,
   RecordEntry,
@@ -16,7 +16,7 @@ import type {
   TickSegment,
   WriteBatch,
   WriteOutcome,
-} from './workers/tasks.js'
+} from '../workers/tasks.js'
 
 export interface IngestOptions {
   /** Rows (ticks count one each, other messages one) that trigger a write at once. */

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net'
 import postgres from 'postgres'
-import { EngineError, ErrorCodes } from '../errors.js'
-import { parsePostgresUrl, redactError, type PostgresTarget } from '../db-url.js'
+import { EngineError, ErrorCodes } from '../../errors.js'
+import { parsePostgresUrl, redactError, type PostgresTarget } from '../url.js'
 import { isBlankSql, type Queryable, type Row, type StatementCount, type Storage, type TransactionOptions } from './types.js'
 import { quoteIdent } from './sqlite.js'
 

@@ -15,7 +15,7 @@ import type {
   PositionsSnapshot,
   Signal,
   SymbolSpec,
-} from '../protocol/messages.js'
+} from '../../protocol/messages.js'
 import {
   CHART_MODES,
   DEAL_ENTRIES,
@@ -25,10 +25,10 @@ import {
   ORDER_TYPES,
   POSITION_TYPES,
   TRADE_TRANSACTIONS,
-} from '../protocol/mt5.js'
-import { EngineError, ErrorCodes } from '../errors.js'
+} from '../../protocol/mt5.js'
+import { EngineError, ErrorCodes } from '../../errors.js'
 import type { Dialect, Queryable, Storage } from '../storage/types.js'
-import type { CommandChange, RecordEntry, TickColumns, TickSegment, WriteBatch, WriteOutcome } from '../workers/tasks.js'
+import type { CommandChange, RecordEntry, TickColumns, TickSegment, WriteBatch, WriteOutcome } from '../../workers/tasks.js'
 import { applyAck, applyResult } from './commands.js'
 import { highWater, setHighWater } from './streams.js'
 

@@ -1,8 +1,8 @@
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { EngineError, ErrorCodes } from '../errors.js'
-import type { Synchronous } from '../config.js'
+import { EngineError, ErrorCodes } from '../../errors.js'
+import type { Synchronous } from '../../config/resolve.js'
 import type { Queryable, Row, StatementCount, Storage, TransactionOptions } from './types.js'
 
 export interface SqliteOptions {

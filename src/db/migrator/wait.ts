@@ -4,7 +4,7 @@
  * listens, or before an init script has created the database.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { EngineError, ErrorCodes } from '../errors.js'
+import { EngineError, ErrorCodes } from '../../errors.js'
 import type { Storage } from '../storage/types.js'
 
 export interface WaitOptions {

@@ -5,10 +5,10 @@
  * the queue: everything here can be lost in a crash and is rebuilt from it.
  */
 import { randomUUID } from 'node:crypto'
-import type { Command, CommandSend, CommandStatusUpdate } from './protocol/messages.js'
-import { PENDING_LOAD } from './store/commands.js'
-import type { WriterPool } from './writer-pool.js'
-import type { CommandChange, CreatedCommand, NewCommand, PendingCommand } from './workers/tasks.js'
+import type { Command, CommandSend, CommandStatusUpdate } from '../protocol/messages.js'
+import { PENDING_LOAD } from '../db/sql/commands.js'
+import type { WriterPool } from '../workers/writer-pool.js'
+import type { CommandChange, CreatedCommand, NewCommand, PendingCommand } from '../workers/tasks.js'
 
 export interface EaEndpoint {
   streamId: number

@@ -4,7 +4,7 @@
  * migration and an error instead of throwing, so that a caller always learns what was applied.
  */
 import { performance } from 'node:perf_hooks'
-import { EngineError, ErrorCodes, type ErrorData } from '../errors.js'
+import { EngineError, ErrorCodes, type ErrorData } from '../../errors.js'
 import { databaseErrorInfo, type Storage } from '../storage/types.js'
 import { dumpSchema, type DumpOptions } from './dump.js'
 import { loadMigrations, problemsError, scanMigrations, type Migration, type MigrationDirs, type SqlFile } from './files.js'

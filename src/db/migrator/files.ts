@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { EngineError, ErrorCodes, type ErrorData } from '../errors.js'
+import { EngineError, ErrorCodes, type ErrorData } from '../../errors.js'
 import { isBlankSql, type Dialect } from '../storage/types.js'
 
 /** `<YYYYMMDDHHMMSS>_<snake_name>[.sqlite|.postgres].sql` */

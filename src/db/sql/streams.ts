@@ -1,8 +1,8 @@
 /**
  * Accounts, EA streams and their high-water sequence: what a `hello` registers.
  */
-import { EngineError, ErrorCodes } from '../errors.js'
-import type { EaHello } from '../protocol/messages.js'
+import { EngineError, ErrorCodes } from '../../errors.js'
+import type { EaHello } from '../../protocol/messages.js'
 import type { Queryable } from '../storage/types.js'
 import { bindOnFirstUse, describeScope, inScope, isLive, tokenById } from './tokens.js'
 

@@ -7,26 +7,26 @@ import { realpathSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { describeDatabase, resolveConfig, type OptionName, type ResolvedConfig } from './config.js'
-import { prepareDatabase, startEngine } from './engine.js'
-import { maskDeep, maskSecrets, redactError } from './db-url.js'
-import { EngineError, ErrorCodes } from './errors.js'
-import { createMigration, loadMigrations, type SqlFile } from './migrator/files.js'
-import { copyLintSchema, createLintSchema, lintSql, type LintFinding } from './migrator/lint.js'
-import { parseDuration, waitForDatabase } from './migrator/wait.js'
+import { describeDatabase, resolveConfig, type OptionName, type ResolvedConfig } from '../config/resolve.js'
+import { prepareDatabase, startEngine } from '../engine.js'
+import { maskDeep, maskSecrets, redactError } from '../db/url.js'
+import { EngineError, ErrorCodes } from '../errors.js'
+import { createMigration, loadMigrations, type SqlFile } from '../db/migrator/files.js'
+import { copyLintSchema, createLintSchema, lintSql, type LintFinding } from '../db/migrator/lint.js'
+import { parseDuration, waitForDatabase } from '../db/migrator/wait.js'
 import {
   createMigrator,
   type MigrationResult,
   type Migrator,
   type RunResult,
   type StatusReport,
-} from './migrator/migrator.js'
-import { connectDashboard, type Dashboard } from './client/dashboard-client.js'
-import type { CommandSend, CommandStatusUpdate } from './protocol/messages.js'
-import { openStorage } from './storage/open.js'
-import { exposedToOthers } from './storage/sqlite.js'
-import { createToken, describeScope, listTokens, parseScope, revokeToken, setScope, type Role, type TokenInfo } from './store/tokens.js'
-import type { Dialect } from './storage/types.js'
+} from '../db/migrator/migrator.js'
+import { connectDashboard, type Dashboard } from '../client/dashboard-client.js'
+import type { CommandSend, CommandStatusUpdate } from '../protocol/messages.js'
+import { openStorage } from '../db/storage/open.js'
+import { exposedToOthers } from '../db/storage/sqlite.js'
+import { createToken, describeScope, listTokens, parseScope, revokeToken, setScope, type Role, type TokenInfo } from '../db/sql/tokens.js'
+import type { Dialect } from '../db/storage/types.js'
 
 export interface Io {
   out: (text: string) => void

@@ -7,7 +7,7 @@
  * purpose); see docs/SECURITY.md, "Token scopes".
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { EngineError, ErrorCodes } from '../errors.js'
+import { EngineError, ErrorCodes } from '../../errors.js'
 import type { Queryable } from '../storage/types.js'
 
 export type Role = 'ea' | 'viewer' | 'admin'

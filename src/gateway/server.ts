@@ -8,10 +8,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { WebSocketServer, type RawData, type WebSocket } from 'ws'
 import { Admission, type AdmissionOptions, type Doorway } from './admission.js'
-import type { CommandRouter, DashboardEndpoint, EaEndpoint } from './commands.js'
-import { ErrorCodes } from './errors.js'
-import type { Ingest, StreamSink } from './ingest.js'
-import { decode, encode, ProtocolError } from './protocol/codec.js'
+import type { CommandRouter, DashboardEndpoint, EaEndpoint } from '../commands/router.js'
+import { ErrorCodes } from '../errors.js'
+import type { Ingest, StreamSink } from '../ingest/ingest.js'
+import { decode, encode, ProtocolError } from '../protocol/codec.js'
 import {
   CloseCodes,
   PROTOCOL_VERSION,
@@ -24,10 +24,10 @@ import {
   type EngineMessage,
   type ProtocolErrorCode,
   type Welcome,
-} from './protocol/messages.js'
-import { eaSessionContinues, limits, parseDashboardMessage, parseEaMessage, parseHello } from './protocol/validate.js'
-import type { WriterPool } from './writer-pool.js'
-import type { AuthResult, CommandChange, RecordEntry, RejectedEntry, TaskError } from './workers/tasks.js'
+} from '../protocol/messages.js'
+import { eaSessionContinues, limits, parseDashboardMessage, parseEaMessage, parseHello } from '../protocol/validate.js'
+import type { WriterPool } from '../workers/writer-pool.js'
+import type { AuthResult, CommandChange, RecordEntry, RejectedEntry, TaskError } from '../workers/tasks.js'
 
 /** The gateway's options, with the admission limits for strangers (src/admission.ts). */
 export interface GatewayOptions extends AdmissionOptions {

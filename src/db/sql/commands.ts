@@ -3,10 +3,10 @@
  * to every stream its target names, acknowledged and finished per stream (command_deliveries),
  * and its overall status follows the newest change.
  */
-import { EngineError, ErrorCodes } from '../errors.js'
-import type { CommandAck, CommandResult, CommandStatus, CommandType } from '../protocol/messages.js'
+import { EngineError, ErrorCodes } from '../../errors.js'
+import type { CommandAck, CommandResult, CommandStatus, CommandType } from '../../protocol/messages.js'
 import type { Queryable } from '../storage/types.js'
-import type { CommandChange, CreatedCommand, NewCommand, PendingCommand } from '../workers/tasks.js'
+import type { CommandChange, CreatedCommand, NewCommand, PendingCommand } from '../../workers/tasks.js'
 
 const OPEN = `('pending', 'delivered')`
 /**

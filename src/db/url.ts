@@ -4,7 +4,7 @@
  * could show a URL or a driver error goes through `maskSecrets` or `redactError` first.
  */
 import { isIPv6 } from 'node:net'
-import { EngineError, ErrorCodes } from './errors.js'
+import { EngineError, ErrorCodes } from '../errors.js'
 
 export interface PostgresHost {
   host: string

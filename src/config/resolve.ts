@@ -5,8 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, resolve, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isPostgresUrl, looksLikeUrl, maskSecrets, parsePostgresUrl, rememberSecret } from './db-url.js'
-import { EngineError, ErrorCodes } from './errors.js'
+import { isPostgresUrl, looksLikeUrl, maskSecrets, parsePostgresUrl, rememberSecret } from '../db/url.js'
+import { EngineError, ErrorCodes } from '../errors.js'
 
 export { isPostgresUrl }
 
@@ -96,7 +96,7 @@ export interface EngineOptions {
   maxOutboundBytes: number
 }
 
-const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
 export const defaultOptions: Readonly<EngineOptions> = Object.freeze({
   dataDir: './data',

@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from '../config.js'
+import type { ResolvedConfig } from '../../config/resolve.js'
 import { openPostgres } from './postgres.js'
 import { openSqlite } from './sqlite.js'
 import type { Storage } from './types.js'

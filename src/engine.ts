@@ -95,10 +95,13 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
   } catch (err) {
     commands.close()
     await pool.close()
-    throw new EngineError(ErrorCodes.CONFIG_INVALID, `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`, {
-      host: config.host,
-      port: config.port,
-    })
+    const cause = (err as { code?: unknown }).code
+    throw new EngineError(
+      ErrorCodes.LISTEN_FAILED,
+      `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`,
+      { host: config.host, port: config.port, ...(typeof cause === 'string' ? { cause } : {}) },
+      { cause: err },
+    )
   }
   let closing: Promise<void> | undefined
   const close = () =>

@@ -43,6 +43,11 @@ export const ErrorCodes = {
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
   /** SQLite could not write its file (SQLITE_FULL, SQLITE_IOERR): a full disk, a quota or a file-size limit. */
   DATABASE_UNWRITABLE: 'DATABASE_UNWRITABLE',
+  /**
+   * The gateway could not listen on its host and port: the port is taken (`EADDRINUSE`), needs
+   * privileges (`EACCES`), or the address is not one of this machine's (`EADDRNOTAVAIL`).
+   */
+  LISTEN_FAILED: 'LISTEN_FAILED',
   /** `token create` with the name of a live token. */
   TOKEN_EXISTS: 'TOKEN_EXISTS',
   /** `token revoke` found no live token by that name or id. */

@@ -7,8 +7,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Command, CommandSend, CommandStatusUpdate } from '../protocol/messages.js'
 import { PENDING_LOAD } from '../db/sql/commands.js'
+import { silentLogger, type Logger } from '../log.js'
 import type { WriterPool } from '../workers/writer-pool.js'
-import type { CommandChange, CreatedCommand, NewCommand, PendingCommand } from '../workers/tasks.js'
+import type { CommandChange, CreatedCommand, NewCommand, PendingCommand, TaskError, TaskResult } from '../workers/tasks.js'
 
 export interface EaEndpoint {
   streamId: number
@@ -44,10 +45,13 @@ export class CommandRouter {
   readonly #deliveries = new Map<EaEndpoint, Deliveries>()
   /** Who sent each command; one-stream targets until their final status, others until expiry. */
   readonly #senders = new Map<string, { endpoint: DashboardEndpoint; requestId?: string; oneStream: boolean; expiresAt: number }>()
+  readonly #log: Logger
   #sweeper: NodeJS.Timeout | undefined
 
-  constructor(pool: WriterPool, sweepMs = 1000) {
+  constructor(pool: WriterPool, options: { sweepMs?: number; log?: Logger } = {}) {
+    const sweepMs = options.sweepMs ?? 1000
     this.#pool = pool
+    this.#log = (options.log ?? silentLogger).child({ component: 'commands' })
     this.#sweeper = setInterval(() => void this.sweep(), sweepMs)
     this.#sweeper.unref()
   }
@@ -118,8 +122,9 @@ export class CommandRouter {
   }
 
   async sweep(): Promise<void> {
-    const result = await this.#pool.expireCommands().catch(() => undefined)
-    if (result?.ok) this.changed(result.value)
+    // A failed sweep loses nothing: the next one, a second later, expires the same commands.
+    const result = await this.#task(this.#pool.expireCommands(), 'expiring commands failed; the next sweep retries')
+    if (result !== undefined) this.changed(result)
     const now = Date.now()
     for (const [id, s] of this.#senders) if (!s.oneStream && s.expiresAt <= now) this.#senders.delete(id)
   }
@@ -150,12 +155,16 @@ export class CommandRouter {
         }
         if (!d.more) return
         d.more = false
-        const loaded = await this.#pool.pendingCommands(ea).catch(() => undefined)
-        if (!loaded?.ok) return
-        if (loaded.value.length >= PENDING_LOAD) d.more = true
+        const loaded = await this.#task(
+          this.#pool.pendingCommands(ea),
+          "loading an EA's waiting commands failed; they stay in the database and go out at its next hello",
+          { streamId: ea.streamId },
+        )
+        if (loaded === undefined) return
+        if (loaded.length >= PENDING_LOAD) d.more = true
         // what was offered meanwhile may be in the load too; what was sent has its delivery row
         const queued = new Set(d.items.map((i) => i.commandId))
-        d.items.push(...loaded.value.filter((i) => !queued.has(i.commandId)))
+        d.items.push(...loaded.filter((i) => !queued.has(i.commandId)))
       }
     } finally {
       d.running = false
@@ -177,11 +186,33 @@ export class CommandRouter {
     // Not sent (the session ended, or its peer stopped reading): it stays pending and goes out at
     // the EA's next hello.
     if (!sent) return false
-    const marked = await this.#pool.commandDelivered(p.commandId, ea.streamId).catch(() => undefined)
-    if (marked?.ok && marked.value) {
+    const marked = await this.#task(
+      this.#pool.commandDelivered(p.commandId, ea.streamId),
+      'recording a delivery failed; the command stays pending and is sent again at the next hello',
+      { commandId: p.commandId, streamId: ea.streamId },
+    )
+    if (marked === true) {
       this.changed([{ commandId: p.commandId, streamId: ea.streamId, status: 'delivered', command: p.command, at: Date.now() }])
     }
     return true
+  }
+
+  /**
+   * The value of a writer task, or undefined when it failed (logged with its cause): the router's
+   * background work never throws, the database keeps what it could not do for the next attempt.
+   */
+  async #task<T>(task: Promise<TaskResult<T>>, failure: string, fields: Record<string, unknown> = {}): Promise<T | undefined> {
+    let error: TaskError | Error
+    try {
+      const result = await task
+      if (result.ok) return result.value
+      error = result.error
+    } catch (err) {
+      error = err as Error
+    }
+    if (error instanceof Error) this.#log.warn({ ...fields, err: error }, failure)
+    else this.#log.warn({ ...fields, code: error.code, dbCode: error.dbCode, cause: error.message }, failure)
+    return undefined
   }
 
   #update(commandId: string, status: CommandStatusUpdate['status'], command: CommandStatusUpdate['command'], at: number): CommandStatusUpdate {

@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
 import { maskSecrets } from '../db/url.js'
+import { silentLogger, type Logger } from '../log.js'
 import type { EaHello } from '../protocol/messages.js'
 import type {
   AuthResult,
@@ -85,7 +86,7 @@ class ColumnBuffers {
 
 const workerFile = fileURLToPath(new URL('./writer.js', import.meta.url))
 
-export function createWriterPool(config: WriterConfig, writers: number): WriterPool {
+export function createWriterPool(config: WriterConfig, writers: number, log: Logger = silentLogger): WriterPool {
   const threads = config.dialect === 'sqlite' ? 1 : Math.max(1, writers)
   const piscina = new Piscina({
     filename: workerFile,
@@ -109,7 +110,8 @@ export function createWriterPool(config: WriterConfig, writers: number): WriterP
   // from a timer where nothing can catch it (porsager/postgres#1154, #1208); a new thread with a
   // new connection pool is the clean way on.
   piscina.on('error', (err: Error) => {
-    process.stderr.write(maskSecrets(`mt5-engine: a writer thread failed and was replaced: ${err.stack ?? err.message}\n`))
+    // a database driver's message may quote the connection URL
+    log.error({ component: 'writer', cause: maskSecrets(err.stack ?? err.message) }, 'a writer thread failed and was replaced; its batches are resent')
   })
   const run = <T>(task: WriterTask, transferList?: ArrayBuffer[]) =>
     piscina.run(task, transferList ? { transferList } : {}) as Promise<TaskResult<T>>

@@ -1,10 +1,27 @@
-/** mt5-engine's programmatic API. */
+/**
+ * mt5-engine's public API: what a program builds on. Start an engine from a resolved config, talk
+ * to it with the EA and dashboard clients, open its storage or run its migrations, and speak the
+ * protocol (its message types, codes and codec). Everything else is internal and may change in any
+ * release; test/public-api.test.ts lists exactly what is here, so a change to it is deliberate.
+ */
 export { resolveConfig, defaultOptions, envNames, flagNames, describeDatabase } from './config/resolve.js'
 export type { EngineOptions, ResolvedConfig, ResolveInput, Synchronous } from './config/resolve.js'
 export { startEngine } from './engine.js'
-export type { Engine } from './engine.js'
+export type { Engine, StartOptions } from './engine.js'
+export { createLogger } from './log.js'
+export type { Logger, LogFormat, LogLevel } from './log.js'
 export { EngineError, ErrorCodes, isEngineError } from './errors.js'
 export type { ErrorCode, ErrorData } from './errors.js'
+
+export { connectEA } from './client/ea-client.js'
+export type { EaClient, EaClientOptions, EaClientCounters, Outgoing } from './client/ea-client.js'
+export { connectDashboard } from './client/dashboard-client.js'
+export type { Dashboard, DashboardOptions, SentCommand } from './client/dashboard-client.js'
+
+export { encode, decode, ProtocolError } from './protocol/codec.js'
+export { limits } from './protocol/validate.js'
+export * from './protocol/messages.js'
+
 export { openStorage } from './db/storage/open.js'
 export { openSqlite } from './db/storage/sqlite.js'
 export type { SqliteOptions } from './db/storage/sqlite.js'
@@ -25,19 +42,3 @@ export type {
   RepairAction,
   ValidateReport,
 } from './db/migrator/migrator.js'
-export { loadMigrations, createMigration, checksum } from './db/migrator/files.js'
-export type { Migration, SqlFile, Directives } from './db/migrator/files.js'
-export { lintSql } from './db/migrator/lint.js'
-export type { LintFinding, LintRule } from './db/migrator/lint.js'
-export { runCli } from './cli/main.js'
-export { prepareDatabase } from './engine.js'
-export type { StartOptions } from './engine.js'
-export { connectEA } from './client/ea-client.js'
-export type { EaClient, EaClientOptions, EaClientCounters, Outgoing } from './client/ea-client.js'
-export { connectDashboard } from './client/dashboard-client.js'
-export type { Dashboard, DashboardOptions, SentCommand } from './client/dashboard-client.js'
-export { encode, decode, ProtocolError } from './protocol/codec.js'
-export { parseEaMessage, parseDashboardMessage, parseHello, limits } from './protocol/validate.js'
-export * from './protocol/messages.js'
-export { createToken, listTokens, revokeToken, verifyToken } from './db/sql/tokens.js'
-export type { Role, TokenInfo } from './db/sql/tokens.js'

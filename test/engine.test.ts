@@ -161,3 +161,21 @@ t.test('startEngine with a failing migration throws MIGRATION_FAILED and keeps t
   t.equal(pending.code, 'MIGRATION_PENDING')
   t.same(pending.detail?.versions, ['20240103000000'], 'only the broken one is still pending')
 })
+
+t.test('a port another process holds fails with LISTEN_FAILED, naming the address and the cause', async (t) => {
+  const dir = tempDir(t)
+  const first = await startEngine(configFor(t, join(dir, 'a.db'), fixture(t, migrations)))
+  t.teardown(() => first.close())
+  const err = await startEngine(configFor(t, join(dir, 'b.db'), fixture(t, migrations), { port: first.port })).then(
+    async (engine) => {
+      await engine.close()
+      return undefined
+    },
+    (e: unknown) => e,
+  )
+  t.ok(err instanceof EngineError, 'an EngineError')
+  const e = err as EngineError
+  t.equal(e.code, 'LISTEN_FAILED')
+  t.match(e.message, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.port}: .*EADDRINUSE`))
+  t.same(e.detail, { host: '127.0.0.1', port: first.port, cause: 'EADDRINUSE' })
+})

@@ -5,7 +5,7 @@
  * does not time these itself, so this is how the report splits the engine's main-thread CPU. And
  * the EA's side: encoding the same messages (codec.ts, what the SDK's send() does).
  */
-import { TickStore } from '../../src/ingest/ingest.js'
+import { TickStore } from '../../src/ingest/tick-store.js'
 import { decode, encode } from '../../src/protocol/codec.js'
 import type { TickBatch } from '../../src/protocol/messages.js'
 import { parseEaMessage } from '../../src/protocol/validate.js'

@@ -2,21 +2,16 @@
  * Ingest: validated durable messages wait here per stream, are gathered into write batches by
  * size and time, and go to the writer pool. A stream has at most one batch in flight, so its
  * messages commit in order and a cumulative ack is always true. Memory is bounded in bytes per
- * stream and in total: past a limit the stream's connection stops reading. Ticks wait as columns
- * of float64 (a TickStore per stream), not as the arrays the decoder built: those die young.
+ * stream and in total (backpressure.ts): past a limit the stream's connection stops reading.
+ * Ticks wait as columns of float64 (tick-store.ts), not as the arrays the decoder built: those
+ * die young. The batch itself is built in batch.ts.
  */
 import type { TickBatch } from '../protocol/messages.js'
 import type { WriterPool } from '../workers/writer-pool.js'
-import type {
-  CommandChange,
-  RecordEntry,
-  RejectedEntry,
-  TaskError,
-  TickColumns,
-  TickSegment,
-  WriteBatch,
-  WriteOutcome,
-} from '../workers/tasks.js'
+import type { CommandChange, RecordEntry, RejectedEntry, TaskError, WriteOutcome } from '../workers/tasks.js'
+import { Backpressure, type Budgeted } from './backpressure.js'
+import { buildBatch, type Chosen, type Pending, type StreamIdentity } from './batch.js'
+import { SpareStores, TICK_BYTES, type TickStore } from './tick-store.js'
 
 export interface IngestOptions {
   /** Rows (ticks count one each, other messages one) that trigger a write at once. */
@@ -42,28 +37,16 @@ export interface StreamSink {
   resume(): void
 }
 
-/**
- * `at`: when the message reached ingest (performance.now()), for the queue-wait counter. A tick
- * batch's ticks are rows `offset` .. `offset + count` of its stream's TickStore.
- */
-type Pending =
-  | { kind: 'ticks'; seq: number; bytes: number; at: number; symbol: string; count: number; firstIndex: number; gap: TickBatch['gap']; offset: number }
-  | { kind: 'record'; seq: number; bytes: number; at: number; entry: RecordEntry }
-  | { kind: 'rejected'; seq: number; bytes: number; at: number; entry: RejectedEntry }
+/** What ingest needs of the writer pool: the engine passes its WriterPool, a test a fake. */
+export type BatchWriter = Pick<WriterPool, 'slots' | 'columnBuffer' | 'write'>
 
-interface StreamState {
-  streamId: number
-  accountId: number
-  server: string
+interface StreamState extends StreamIdentity, Budgeted {
   sink: StreamSink
   pending: Pending[]
   pendingRows: number
   /** The ticks of the pending tick batches; a batch taking the pending messages takes it too. */
   store: TickStore | undefined
-  /** Bytes pending plus bytes in the batch in flight. */
-  bytes: number
   inFlight: boolean
-  paused: boolean
 }
 
 export interface IngestCounters {
@@ -88,33 +71,33 @@ export interface IngestCounters {
   commitMs?: number
 }
 
+
 export class Ingest {
-  readonly #pool: WriterPool
+  readonly #pool: BatchWriter
   readonly #options: IngestOptions
   readonly #streams = new Map<number, StreamState>()
-  #totalBytes = 0
   #totalRows = 0
   #running = 0
   #timer: NodeJS.Timeout | undefined
-  #globalPause = false
   #idleWaiters: (() => void)[] = []
   /** The newest committed seq of every stream seen, kept after its state is gone. */
   readonly #committedSeq = new Map<number, number>()
   readonly #settleWaiters = new Map<number, (() => void)[]>()
-  /** Emptied stores for reuse, so that a busy stream does not allocate and grow a new one per batch. */
-  readonly #stores: TickStore[] = []
+  readonly #stores = new SpareStores()
   readonly counters: IngestCounters = {
     batches: 0, ticks: 0, records: 0, skipped: 0, failedBatches: 0, pendingBytes: 0, pauses: 0,
     messages: 0, queueWaitMs: 0, writeMs: 0, commitMs: 0,
   }
+  readonly #budget: Backpressure
 
-  constructor(pool: WriterPool, options: IngestOptions) {
+  constructor(pool: BatchWriter, options: IngestOptions) {
     this.#pool = pool
     this.#options = options
+    this.#budget = new Backpressure(options, this.counters)
   }
 
   /** Attaches a connection to its stream; a previous connection of the same stream is detached. */
-  attach(stream: { streamId: number; accountId: number; server: string }, sink: StreamSink): void {
+  attach(stream: StreamIdentity, sink: StreamSink): void {
     const state = this.#streams.get(stream.streamId)
     if (state) {
       this.#drop(state)
@@ -141,7 +124,7 @@ export class Ingest {
     this.#drop(state)
     state.sink = detachedSink
     if (!state.inFlight) this.#streams.delete(streamId)
-    this.#balance()
+    this.#budget.balance(this.#streams.values())
   }
 
   /**
@@ -154,7 +137,7 @@ export class Ingest {
     const state = this.#streams.get(streamId)
     if (!state) throw new Error(`stream ${streamId} is not attached`)
     const count = message.time_msc.length
-    state.store ??= this.#stores.pop() ?? new TickStore(count)
+    state.store ??= this.#stores.take(count)
     const offset = state.store.append(message)
     const bytes = Math.max(frameBytes, count * TICK_BYTES)
     this.#push(
@@ -201,46 +184,23 @@ export class Ingest {
     if (!state) throw new Error(`stream ${streamId} is not attached`)
     state.pending.push(item)
     state.pendingRows += rows
-    state.bytes += item.bytes
     this.#totalRows += rows
-    this.#totalBytes += item.bytes
-    this.counters.pendingBytes = this.#totalBytes
-    if (state.bytes > this.#options.maxStreamBytes && !state.paused) {
-      state.paused = true
-      this.counters.pauses++
-      state.sink.pause()
-    }
-    this.#balance()
+    this.#budget.add(state, item.bytes)
+    this.#budget.balance(this.#streams.values())
     if (this.#totalRows >= this.#options.batchRows) this.#flushNow()
     else this.#timer ??= setTimeout(() => this.#flushNow(), this.#options.flushMs)
   }
 
+  /** Forgets what the stream has pending: it was never acknowledged. */
   #drop(state: StreamState): void {
-    for (const item of state.pending) this.#totalBytes -= item.bytes
+    this.#budget.drop(state, bytesOf(state.pending))
     this.#totalRows -= state.pendingRows
-    state.bytes -= state.pending.reduce((n, item) => n + item.bytes, 0)
     state.pending = []
     state.pendingRows = 0
     state.store = undefined
-    this.counters.pendingBytes = this.#totalBytes
   }
 
-  /** Pauses or resumes every connection against the total byte limit. */
-  #balance(): void {
-    const limit = this.#options.maxTotalBytes
-    if (!this.#globalPause && this.#totalBytes > limit) {
-      this.#globalPause = true
-      for (const s of this.#streams.values()) {
-        if (s.paused) continue
-        this.counters.pauses++
-        s.sink.pause()
-      }
-    } else if (this.#globalPause && this.#totalBytes <= limit / 2) {
-      this.#globalPause = false
-      for (const s of this.#streams.values()) if (!s.paused) s.sink.resume()
-    }
-  }
-
+  /** Starts batches while the pool has free slots; what is left waits for a slot or for flushMs. */
   #flushNow(): void {
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = undefined
@@ -259,14 +219,14 @@ export class Ingest {
    * stream moves to the back of the line, so that with batches in the pipeline every stream gets
    * its turn and none waits behind a busy one.
    */
-  #choose(): Chosen[] {
-    const chosen: Chosen[] = []
+  #choose(): Chosen<StreamState>[] {
+    const chosen: Chosen<StreamState>[] = []
     let rows = 0
     for (const state of this.#streams.values()) {
       // a chosen stream is in flight, so meeting it again at the back ends nothing early
       if (state.inFlight || state.pending.length === 0) continue
       state.inFlight = true
-      chosen.push({ state, items: state.pending, rows: state.pendingRows, store: state.store })
+      chosen.push({ state, items: state.pending, store: state.store })
       rows += state.pendingRows
       this.#totalRows -= state.pendingRows
       state.pending = []
@@ -279,8 +239,7 @@ export class Ingest {
     return chosen
   }
 
-  async #write(chosen: Chosen[]): Promise<void> {
-    const bytes = chosen.reduce((n, c) => n + c.items.reduce((m, i) => m + i.bytes, 0), 0)
+  async #write(chosen: Chosen<StreamState>[]): Promise<void> {
     const started = performance.now()
     try {
       const result = await this.#pool.write(buildBatch(chosen, this.#pool.columnBuffer))
@@ -294,37 +253,31 @@ export class Ingest {
       // the pool itself failed (a worker died, or it is being destroyed): no stream's batch committed
       this.#failed(chosen, failure(err as Error).error)
     } finally {
-      this.#totalBytes -= bytes
-      this.counters.pendingBytes = this.#totalBytes
-      for (const { state } of chosen) {
-        state.inFlight = false
-        state.bytes -= chosen.find((c) => c.state === state)!.items.reduce((m, i) => m + i.bytes, 0)
-        if (state.paused && state.bytes <= this.#options.maxStreamBytes / 2) {
-          state.paused = false
-          if (!this.#globalPause) state.sink.resume()
-        }
-        if (state.sink === detachedSink && this.#streams.get(state.streamId) === state) this.#streams.delete(state.streamId)
-      }
-      this.#running--
-      for (const { store } of chosen) if (store) this.#recycle(store)
-      for (const { state } of chosen) {
-        const waiters = this.#settleWaiters.get(state.streamId)
-        this.#settleWaiters.delete(state.streamId)
-        for (const wake of waiters ?? []) wake()
-      }
-      this.#balance()
-      this.#flushNow()
-      if (this.#running === 0) for (const wake of this.#idleWaiters.splice(0)) wake()
+      this.#written(chosen)
     }
   }
 
-  /** Keeps an emptied store for reuse: a few, and none larger than a big batch. */
-  #recycle(store: TickStore): void {
-    store.rows = 0
-    if (this.#stores.length < SPARE_STORES && store.capacity <= SPARE_STORE_MAX_TICKS) this.#stores.push(store)
+  /** The batch left the pipeline: its bytes, its streams, its slot and whoever waits on them. */
+  #written(chosen: Chosen<StreamState>[]): void {
+    this.#budget.written(chosen.reduce((n, c) => n + bytesOf(c.items), 0))
+    for (const { state, items } of chosen) {
+      state.inFlight = false
+      this.#budget.release(state, bytesOf(items))
+      if (state.sink === detachedSink && this.#streams.get(state.streamId) === state) this.#streams.delete(state.streamId)
+    }
+    this.#running--
+    for (const { store } of chosen) if (store) this.#stores.recycle(store)
+    for (const { state } of chosen) {
+      const waiters = this.#settleWaiters.get(state.streamId)
+      this.#settleWaiters.delete(state.streamId)
+      for (const wake of waiters ?? []) wake()
+    }
+    this.#budget.balance(this.#streams.values())
+    this.#flushNow()
+    if (this.#running === 0) for (const wake of this.#idleWaiters.splice(0)) wake()
   }
 
-  #committed(chosen: { state: StreamState; items: Pending[] }[], outcome: WriteOutcome): void {
+  #committed(chosen: Chosen<StreamState>[], outcome: WriteOutcome): void {
     this.counters.batches++
     this.counters.ticks += outcome.counts.ticks
     this.counters.records += outcome.counts.records
@@ -338,7 +291,7 @@ export class Ingest {
     }
   }
 
-  #timed(chosen: { items: Pending[] }[], started: number, commitMs: number): void {
+  #timed(chosen: Chosen[], started: number, commitMs: number): void {
     const c = this.counters
     let waited = 0
     let messages = 0
@@ -358,7 +311,7 @@ export class Ingest {
    * that the EA, told by `resume_seq` they were stored, would never resend them. It is dropped
    * here, unacknowledged, and the EA resends all of it after reconnecting.
    */
-  #failed(chosen: { state: StreamState }[], error: TaskError): void {
+  #failed(chosen: Chosen<StreamState>[], error: TaskError): void {
     this.counters.failedBatches++
     for (const { state } of chosen) {
       this.#drop(state)
@@ -369,15 +322,16 @@ export class Ingest {
   /**
    * The database refused some row of the batch. Write each message alone, in order; one the
    * database refuses by itself is recorded as rejected, which consumes its seq, so the stream
-   * goes on and a resend cannot loop.
+   * goes on and a resend cannot loop. This stays beside #committed and #failed: it is the same
+   * bookkeeping, one message at a time.
    */
-  async #isolate(chosen: Chosen[]): Promise<void> {
+  async #isolate(chosen: Chosen<StreamState>[]): Promise<void> {
     for (let k = 0; k < chosen.length; k++) {
       const c = chosen[k]!
       // the database failing (not the data) fails this stream and every one not yet written alone
       const fail = (error: TaskError) => this.#failed(chosen.slice(k), error)
       for (const item of c.items) {
-        const single = [{ state: c.state, items: [item], rows: 1, store: c.store }]
+        const single = [{ state: c.state, items: [item], store: c.store }]
         const result = await this.#pool.write(buildBatch(single)).catch((err: Error) => failure(err))
         if (result.ok) {
           this.#committed(single, result.value)
@@ -406,125 +360,13 @@ export class Ingest {
   }
 }
 
+function bytesOf(items: Pending[]): number {
+  return items.reduce((n, item) => n + item.bytes, 0)
+}
+
 /** A write the pool could not run at all (a worker died, or the pool is being destroyed). */
 function failure(err: Error): { ok: false; error: TaskError } {
   return { ok: false, error: { code: 'STORAGE_FAILED', message: err.message, dataError: false } }
 }
 
 const detachedSink: StreamSink = { committed() {}, failed() {}, rejected() {}, pause() {}, resume() {} }
-
-/** Emptied tick stores kept for reuse, and the largest kept (in ticks, 56 bytes each: 14 MB at most in all). */
-const SPARE_STORES = 16
-const SPARE_STORE_MAX_TICKS = 16_384
-
-/** The tick columns in their order in a store's buffer and in a batch's. */
-const COLUMNS = ['time_msc', 'bid', 'ask', 'last', 'volume', 'volume_real', 'flags'] as const
-
-/** Bytes a waiting tick takes in its stream's TickStore. */
-const TICK_BYTES = COLUMNS.length * 8
-
-/**
- * One stream's pending ticks as seven float64 columns in one buffer, appended as tick batches
- * arrive. Holding the decoder's arrays instead costs the same bytes while they live, but they live
- * long enough to reach V8's old generation, which then grows to several times what is pending
- * (measured: a 383 MB heap for 67 MB of pending frames). Copied out here, they die young.
- */
-export class TickStore {
-  rows = 0
-  #buffer: ArrayBuffer
-  #columns: Float64Array[]
-
-  constructor(capacity: number) {
-    this.#buffer = new ArrayBuffer(Math.max(1024, capacity) * COLUMNS.length * 8)
-    this.#columns = this.#views(this.#buffer)
-  }
-
-  get capacity(): number {
-    return this.#buffer.byteLength / (COLUMNS.length * 8)
-  }
-
-  /** Appends a batch's ticks; returns the row of its first. */
-  append(m: TickBatch): number {
-    const n = m.time_msc.length
-    const at = this.rows
-    if (at + n > this.capacity) this.#grow(at + n)
-    const c = this.#columns
-    c[0]!.set(m.time_msc, at)
-    c[1]!.set(m.bid, at)
-    c[2]!.set(m.ask, at)
-    c[3]!.set(m.last, at)
-    c[4]!.set(m.volume, at)
-    c[5]!.set(m.volume_real, at)
-    c[6]!.set(m.flags, at)
-    this.rows = at + n
-    return at
-  }
-
-  /** Copies rows `from` .. `from + count` into `into` at row `at`. */
-  copy(from: number, count: number, into: TickColumns, at: number): void {
-    for (let k = 0; k < COLUMNS.length; k++) into[COLUMNS[k]!].set(this.#columns[k]!.subarray(from, from + count), at)
-  }
-
-  #grow(rows: number): void {
-    const buffer = new ArrayBuffer(Math.max(rows, this.capacity * 2) * COLUMNS.length * 8)
-    const columns = this.#views(buffer)
-    for (let k = 0; k < COLUMNS.length; k++) columns[k]!.set(this.#columns[k]!.subarray(0, this.rows))
-    this.#buffer = buffer
-    this.#columns = columns
-  }
-
-  #views(buffer: ArrayBuffer): Float64Array[] {
-    const capacity = buffer.byteLength / (COLUMNS.length * 8)
-    return COLUMNS.map((_, k) => new Float64Array(buffer, k * capacity * 8, capacity))
-  }
-}
-
-/** A stream's messages taken into one write batch, with the store that holds their ticks. */
-interface Chosen {
-  state: StreamState
-  items: Pending[]
-  rows: number
-  store: TickStore | undefined
-}
-
-/**
- * Builds one write batch; tick columns are concatenated into typed arrays over one buffer that
- * transfers to the writer without a copy (and comes back for the next batch: see writer-pool.ts).
- */
-export function buildBatch(
-  chosen: { state: StreamState | { streamId: number; accountId: number; server: string }; items: Pending[]; store?: TickStore | undefined }[],
-  columnBuffer: (bytes: number) => ArrayBuffer = (bytes) => new ArrayBuffer(bytes),
-): WriteBatch {
-  let tickCount = 0
-  for (const c of chosen) for (const item of c.items) if (item.kind === 'ticks') tickCount += item.count
-  let ticks: TickColumns | undefined
-  if (tickCount > 0) {
-    const buffer = columnBuffer(tickCount * COLUMNS.length * 8)
-    const column = (k: number) => new Float64Array(buffer, k * tickCount * 8, tickCount)
-    ticks = { time_msc: column(0), bid: column(1), ask: column(2), last: column(3), volume: column(4), volume_real: column(5), flags: column(6) }
-  }
-  const batch: WriteBatch = { streams: [], segments: [], ticks, records: [], rejected: [] }
-  let at = 0
-  for (const { state, items, store } of [...chosen].sort((a, b) => a.state.streamId - b.state.streamId)) {
-    if (items.length === 0) continue
-    batch.streams.push({
-      streamId: state.streamId,
-      accountId: state.accountId,
-      server: state.server,
-      fromSeq: items[0]!.seq,
-      toSeq: items[items.length - 1]!.seq,
-    })
-    for (const item of items) {
-      if (item.kind === 'record') batch.records.push(item.entry)
-      else if (item.kind === 'rejected') batch.rejected.push(item.entry)
-      else {
-        const segment: TickSegment = { streamId: state.streamId, seq: item.seq, symbol: item.symbol, accountId: state.accountId, server: state.server, start: at, count: item.count, firstIndex: item.firstIndex }
-        if (item.gap) segment.gap = item.gap
-        batch.segments.push(segment)
-        store!.copy(item.offset, item.count, ticks!, at)
-        at += item.count
-      }
-    }
-  }
-  return batch
-}

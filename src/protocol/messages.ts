@@ -208,11 +208,14 @@ export interface AccountSnapshot {
   open_volume: number
 }
 
+/** `ea_status.state`. */
+export const EA_STATES = ['running', 'paused', 'stopping', 'error'] as const
+
 export interface EaStatus {
   type: 'ea_status'
   seq: number
   time_msc: number
-  state: 'running' | 'paused' | 'stopping' | 'error'
+  state: (typeof EA_STATES)[number]
   terminal_trade_allowed: boolean
   ea_trade_allowed: boolean
   queue_depth: number
@@ -223,12 +226,15 @@ export interface EaStatus {
   connected?: boolean
 }
 
+/** `signal.signal_type`. */
+export const SIGNAL_TYPES = ['buy', 'sell', 'close', 'hold'] as const
+
 export interface Signal {
   type: 'signal'
   seq: number
   time_msc: number
   symbol: string
-  signal_type: 'buy' | 'sell' | 'close' | 'hold'
+  signal_type: (typeof SIGNAL_TYPES)[number]
   price: number
   /** 0 .. 1. */
   confidence?: number
@@ -240,15 +246,20 @@ export interface Signal {
   signal_id?: string
 }
 
+/** `log.level`: the EA's own levels (not the engine's log levels). */
+export const EA_LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
+
 export interface Log {
   type: 'log'
   seq: number
   time_msc: number
-  level: 'debug' | 'info' | 'warn' | 'error'
+  level: (typeof EA_LOG_LEVELS)[number]
   message: string
 }
 
-export type CommandAckStatus = 'accepted' | 'rejected' | 'duplicate' | 'expired'
+export const COMMAND_ACK_STATUSES = ['accepted', 'rejected', 'duplicate', 'expired'] as const
+
+export type CommandAckStatus = (typeof COMMAND_ACK_STATUSES)[number]
 
 export interface CommandAck {
   type: 'command_ack'
@@ -299,7 +310,9 @@ export interface DashboardHello {
   token: string
 }
 
-export type CommandType = 'pause' | 'resume' | 'close_positions' | 'close_all' | 'set_risk' | 'custom'
+export const COMMAND_TYPES = ['pause', 'resume', 'close_positions', 'close_all', 'set_risk', 'custom'] as const
+
+export type CommandType = (typeof COMMAND_TYPES)[number]
 
 /** Exactly one way of naming the target. */
 export type CommandTarget =

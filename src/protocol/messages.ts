@@ -424,14 +424,19 @@ export const ProtocolErrors = {
   BAD_MESSAGE: 'BAD_MESSAGE',
   /** A field is missing, of the wrong type, or out of range (NaN, negative price, ragged columns). */
   BAD_FIELD: 'BAD_FIELD',
+  /** `type` is not a message of the connection's role. */
   UNKNOWN_TYPE: 'UNKNOWN_TYPE',
-  /** Anything but `hello` before `welcome`. */
+  /** Anything but `hello` before `welcome`, or no hello in time. */
   HELLO_REQUIRED: 'HELLO_REQUIRED',
+  /** `hello.protocol` is a version this engine does not speak. */
   UNSUPPORTED_PROTOCOL: 'UNSUPPORTED_PROTOCOL',
+  /** An unknown, revoked or expired token. */
   AUTH_FAILED: 'AUTH_FAILED',
-  /** The token's role may not do this. */
+  /** The token may not do this: its role, or its scope, or another token streams the instance. */
   FORBIDDEN: 'FORBIDDEN',
+  /** A frame above `max_frame_bytes`. */
   FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
+  /** Too many frames per second on the connection, or refused frames from its address. */
   RATE_LIMITED: 'RATE_LIMITED',
   /** A seq skipped ahead of the next expected one. */
   SEQ_GAP: 'SEQ_GAP',
@@ -441,11 +446,27 @@ export const ProtocolErrors = {
   INFLIGHT_EXCEEDED: 'INFLIGHT_EXCEEDED',
   /** The peer left more than the engine holds for it unread. */
   SLOW_CONSUMER: 'SLOW_CONSUMER',
-  /** The database refused a batch; nothing of it was stored or acknowledged. */
+  /**
+   * The database failed a batch, or cannot serve a hello now: nothing pending for the stream was
+   * stored or acknowledged (close 4010). With a `seq`, it refused that one message by its content
+   * and the session goes on (see STORAGE_REFUSED).
+   */
   STORAGE_FAILED: 'STORAGE_FAILED',
+  /**
+   * The database refused one message by its content (a constraint) when written alone: the
+   * message is recorded as refused with this code (a `message_rejected` notification), its seq is
+   * consumed and acknowledged, and the stream goes on. The EA is told with a STORAGE_FAILED
+   * error frame carrying the message's `seq`.
+   */
+  STORAGE_REFUSED: 'STORAGE_REFUSED',
   /** Another connection took over this EA instance. */
   REPLACED: 'REPLACED',
+  /** The engine is stopping (close 1001). */
   SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /**
+   * The engine failed unexpectedly while handling the frame, a bug rather than the client's
+   * fault; the message says what failed and the engine's log has the cause.
+   */
   INTERNAL: 'INTERNAL',
 } as const
 
@@ -461,15 +482,24 @@ export const CloseCodes = {
   INVALID_PAYLOAD: 1007,
   /** A frame above `max_frame_bytes` (the WebSocket library closes with it before any error frame). */
   MESSAGE_TOO_BIG: 1009,
-  /** The engine failed unexpectedly (error INTERNAL). */
+  /**
+   * RFC 6455's "unexpected condition". Not sent by this version: an unexpected failure is answered
+   * with error INTERNAL, and an EA session that cannot go on after it closes with PROTOCOL_ERROR.
+   */
   INTERNAL_ERROR: 1011,
   /** The peer broke the protocol: bad frames before hello, sequence errors. */
   PROTOCOL_ERROR: 4000,
+  /** Error AUTH_FAILED. */
   AUTH_FAILED: 4001,
+  /** Error FORBIDDEN: the token may not open this session. */
   FORBIDDEN: 4003,
+  /** Error UNSUPPORTED_PROTOCOL. */
   UNSUPPORTED_PROTOCOL: 4004,
+  /** Error RATE_LIMITED. */
   RATE_LIMITED: 4008,
+  /** Error REPLACED: another connection took over the stream. */
   REPLACED: 4009,
+  /** Error STORAGE_FAILED: the database failed a batch of this stream, or cannot serve a hello now. */
   STORAGE_FAILED: 4010,
   /** The peer did not read what the engine sent it (error SLOW_CONSUMER, rarely seen: see PROTOCOL.md 3.6). */
   SLOW_CONSUMER: 4011,

@@ -118,6 +118,16 @@ export function hasCode(err: unknown, code: ErrorCode | ProtocolErrorCode): bool
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code
 }
 
+/**
+ * The message of `err` with the API option it names (`detail.option`, written "the steps option")
+ * replaced by what `flags` calls it, for a front end whose users type flags (`--steps`).
+ */
+export function withFlagNames(err: EngineError, flags: Readonly<Record<string, string>>): string {
+  const option = err.detail?.option
+  const flag = typeof option === 'string' ? flags[option] : undefined
+  return flag === undefined ? err.message : err.message.replaceAll(`the ${option} option`, flag)
+}
+
 /** What a client's error can say: the code of the engine's error frame, or that it could not be reached. */
 export type ClientErrorCode = ProtocolErrorCode | typeof ErrorCodes.ENGINE_UNREACHABLE
 

@@ -1,8 +1,13 @@
 /**
  * Every error the engine raises on purpose is an `EngineError` with a stable UPPER_SNAKE `code`
  * (listed in docs/ERRORS.md). Errors that come from a database keep its native code in
- * `detail.dbCode` (`SQLITE_ERROR`, SQLSTATE `42601`, ...), never wrapped away.
+ * `detail.dbCode` (`SQLITE_ERROR`, SQLSTATE `42601`, ...), never wrapped away. The SDK clients
+ * raise a `ClientError`, whose `code` is the engine's wire code (docs/PROTOCOL.md section 6) or
+ * ENGINE_UNREACHABLE. test/errors-doc.test.ts keeps this file, src/protocol/messages.ts and
+ * docs/ERRORS.md equal.
  */
+import type { ErrorFrame, ProtocolErrorCode } from './protocol/messages.js'
+
 
 export const ErrorCodes = {
   /** An option, flag or environment variable has a value the engine cannot use. */
@@ -29,11 +34,11 @@ export const ErrorCodes = {
   MIGRATION_OUT_OF_ORDER: 'MIGRATION_OUT_OF_ORDER',
   /** Migrations are pending and the engine was started with migrations turned off. */
   MIGRATION_PENDING: 'MIGRATION_PENDING',
-  /** A no-transaction migration failed or was interrupted; `migrate repair` clears it. */
+  /** A no-transaction migration failed or was interrupted; `repair()` clears it. */
   MIGRATION_BLOCKED: 'MIGRATION_BLOCKED',
   /** `down` needs a rollback file that does not exist. */
   MIGRATION_NO_ROLLBACK: 'MIGRATION_NO_ROLLBACK',
-  /** `--to` names a version that is not known. */
+  /** The `to` option names a version that is not known. */
   MIGRATION_UNKNOWN_VERSION: 'MIGRATION_UNKNOWN_VERSION',
   /** `create` would overwrite a file, or the name is not snake_case. */
   MIGRATION_CREATE_FAILED: 'MIGRATION_CREATE_FAILED',
@@ -103,4 +108,39 @@ export class EngineError extends Error {
 
 export function isEngineError(err: unknown, code?: ErrorCode): err is EngineError {
   return err instanceof EngineError && (code === undefined || err.code === code)
+}
+
+/**
+ * Whether `err` carries `code`: for errors that are not EngineErrors but have a code of the
+ * unions here, such as a writer's TaskError turned into an Error, or a ClientError.
+ */
+export function hasCode(err: unknown, code: ErrorCode | ProtocolErrorCode): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code
+}
+
+/**
+ * The message of `err` with the API option it names (`detail.option`, written "the steps option")
+ * replaced by what `flags` calls it, for a front end whose users type flags (`--steps`).
+ */
+export function withFlagNames(err: EngineError, flags: Readonly<Record<string, string>>): string {
+  const option = err.detail?.option
+  const flag = typeof option === 'string' ? flags[option] : undefined
+  return flag === undefined ? err.message : err.message.replaceAll(`the ${option} option`, flag)
+}
+
+/** What a client's error can say: the code of the engine's error frame, or that it could not be reached. */
+export type ClientErrorCode = ProtocolErrorCode | typeof ErrorCodes.ENGINE_UNREACHABLE
+
+/** An error of the SDK clients (connectEA, connectDashboard). */
+export class ClientError extends Error {
+  readonly code: ClientErrorCode
+  /** The engine's error frame, when the error is its answer. */
+  readonly frame: ErrorFrame | undefined
+
+  constructor(code: ClientErrorCode, message: string, frame?: ErrorFrame, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'ClientError'
+    this.code = code
+    this.frame = frame
+  }
 }

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import WebSocket from 'ws'
+import { ClientError, ErrorCodes } from '../errors.js'
 import { decode, encode } from '../protocol/codec.js'
 import {
   PROTOCOL_VERSION,
@@ -12,7 +13,6 @@ import {
   type CommandStatus,
   type CommandStatusUpdate,
   type EngineMessage,
-  type ErrorFrame,
   type Welcome,
 } from '../protocol/messages.js'
 
@@ -24,7 +24,11 @@ export interface SentCommand {
   readonly commandId: Promise<string>
   /** Every status update so far, oldest first. */
   readonly updates: CommandStatusUpdate[]
-  /** Resolves with the first update whose status is one of `statuses`; rejects on an error frame. */
+  /**
+   * Resolves with the first update whose status is one of `statuses`. Rejects with a ClientError
+   * carrying the engine's code on an error frame, and with a plain Error when the connection
+   * closes first or `timeoutMs` (default 30000) passes.
+   */
   until(statuses: CommandStatus | CommandStatus[], timeoutMs?: number): Promise<CommandStatusUpdate>
 }
 
@@ -34,6 +38,12 @@ export interface Dashboard extends EventEmitter {
   close(): Promise<void>
 }
 
+/**
+ * Opens a dashboard session at `url` (`ws://host:8787/v1`); resolves after `welcome`. Rejects with
+ * a ClientError: the engine's code if it refuses the hello (AUTH_FAILED, FORBIDDEN, ...), or
+ * ENGINE_UNREACHABLE if it cannot be reached or closes the connection first (the socket's own
+ * error is the `cause`).
+ */
 export async function connectDashboard(url: string, options: DashboardOptions): Promise<Dashboard> {
   const ws = new WebSocket(url, { perMessageDeflate: false })
   ws.binaryType = 'nodebuffer'
@@ -45,11 +55,13 @@ export async function connectDashboard(url: string, options: DashboardOptions): 
         ws.off('message', first)
         resolve(m)
       } else if (m.type === 'error') {
-        reject(Object.assign(new Error(`engine refused the hello: ${m.code}: ${m.message}`), { code: m.code }))
+        reject(new ClientError(m.code, `engine refused the hello: ${m.code}: ${m.message}`, m))
       }
     })
-    ws.once('error', reject)
-    ws.once('close', (code, reason) => reject(new Error(`connection closed before welcome: ${code} ${reason.toString()}`)))
+    ws.once('error', (err) => reject(new ClientError(ErrorCodes.ENGINE_UNREACHABLE, err.message, undefined, { cause: err })))
+    ws.once('close', (code, reason) => {
+      reject(new ClientError(ErrorCodes.ENGINE_UNREACHABLE, `connection closed before welcome: ${code} ${reason.toString()}`))
+    })
   })
   return new DashboardSession(ws, welcome)
 }
@@ -96,7 +108,7 @@ class DashboardSession extends EventEmitter implements Dashboard {
       this.emit('command_status', m)
     } else if (m.type === 'error') {
       const tracker = m.request_id !== undefined ? this.#byRequest.get(m.request_id) : undefined
-      if (tracker) tracker.fail(Object.assign(new Error(`${m.code}: ${m.message}`), { code: m.code, frame: m as ErrorFrame }))
+      if (tracker) tracker.fail(new ClientError(m.code, `${m.code}: ${m.message}`, m))
       this.emit('engine-error', m)
     }
   }

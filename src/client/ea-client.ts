@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events'
 import WebSocket from 'ws'
+import { ClientError } from '../errors.js'
 import { decode, encode } from '../protocol/codec.js'
 import {
   PROTOCOL_VERSION,
@@ -73,8 +74,9 @@ export interface EaClient extends EventEmitter {
 }
 
 /**
- * Connects an EA to `url` (`ws://host:8787/v1`). Resolves after the first `welcome`; rejects if
- * the engine refuses the hello (bad token, unsupported protocol).
+ * Connects an EA to `url` (`ws://host:8787/v1`). Resolves after the first `welcome`; rejects with
+ * a ClientError carrying the engine's code if it refuses the hello (AUTH_FAILED,
+ * UNSUPPORTED_PROTOCOL, ...). Until then it keeps reconnecting to an engine it cannot reach.
  */
 export function connectEA(url: string, options: EaClientOptions): Promise<EaClient> {
   const client = new Client(url, options)
@@ -118,7 +120,7 @@ class Client extends EventEmitter implements EaClient {
         settled = true
         this.#closing = true
         this.off('welcome', onWelcome)
-        reject(Object.assign(new Error(`engine refused the hello: ${frame.code}: ${frame.message}`), { code: frame.code }))
+        reject(new ClientError(frame.code, `engine refused the hello: ${frame.code}: ${frame.message}`, frame))
       }
       this.once('welcome', onWelcome)
       this.once('refused', onRefused)

@@ -6,7 +6,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import { Unpackr } from 'msgpackr'
-import type { ErrorFrame, ProtocolErrorCode } from './messages.js'
+import { ProtocolErrors, type ErrorFrame, type ProtocolErrorCode } from './messages.js'
 
 /** How deep arrays and maps may nest in one frame (the top-level map is depth 1). */
 export const MAX_NESTING = 32
@@ -350,7 +350,7 @@ function writeMap(map: object, depth: number): void {
 // decode: one pass over the bytes, no allocation, before msgpackr builds anything
 
 function badFrame(message: string): ProtocolError {
-  return new ProtocolError('BAD_FRAME', message)
+  return new ProtocolError(ProtocolErrors.BAD_FRAME, message)
 }
 
 // values still to read at each open level, and whether that level is a map (keys at even counts)

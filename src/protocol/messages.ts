@@ -208,11 +208,14 @@ export interface AccountSnapshot {
   open_volume: number
 }
 
+/** `ea_status.state`. */
+export const EA_STATES = ['running', 'paused', 'stopping', 'error'] as const
+
 export interface EaStatus {
   type: 'ea_status'
   seq: number
   time_msc: number
-  state: 'running' | 'paused' | 'stopping' | 'error'
+  state: (typeof EA_STATES)[number]
   terminal_trade_allowed: boolean
   ea_trade_allowed: boolean
   queue_depth: number
@@ -223,12 +226,15 @@ export interface EaStatus {
   connected?: boolean
 }
 
+/** `signal.signal_type`. */
+export const SIGNAL_TYPES = ['buy', 'sell', 'close', 'hold'] as const
+
 export interface Signal {
   type: 'signal'
   seq: number
   time_msc: number
   symbol: string
-  signal_type: 'buy' | 'sell' | 'close' | 'hold'
+  signal_type: (typeof SIGNAL_TYPES)[number]
   price: number
   /** 0 .. 1. */
   confidence?: number
@@ -240,15 +246,20 @@ export interface Signal {
   signal_id?: string
 }
 
+/** `log.level`: the EA's own levels (not the engine's log levels). */
+export const EA_LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
+
 export interface Log {
   type: 'log'
   seq: number
   time_msc: number
-  level: 'debug' | 'info' | 'warn' | 'error'
+  level: (typeof EA_LOG_LEVELS)[number]
   message: string
 }
 
-export type CommandAckStatus = 'accepted' | 'rejected' | 'duplicate' | 'expired'
+export const COMMAND_ACK_STATUSES = ['accepted', 'rejected', 'duplicate', 'expired'] as const
+
+export type CommandAckStatus = (typeof COMMAND_ACK_STATUSES)[number]
 
 export interface CommandAck {
   type: 'command_ack'
@@ -299,7 +310,9 @@ export interface DashboardHello {
   token: string
 }
 
-export type CommandType = 'pause' | 'resume' | 'close_positions' | 'close_all' | 'set_risk' | 'custom'
+export const COMMAND_TYPES = ['pause', 'resume', 'close_positions', 'close_all', 'set_risk', 'custom'] as const
+
+export type CommandType = (typeof COMMAND_TYPES)[number]
 
 /** Exactly one way of naming the target. */
 export type CommandTarget =
@@ -411,14 +424,19 @@ export const ProtocolErrors = {
   BAD_MESSAGE: 'BAD_MESSAGE',
   /** A field is missing, of the wrong type, or out of range (NaN, negative price, ragged columns). */
   BAD_FIELD: 'BAD_FIELD',
+  /** `type` is not a message of the connection's role. */
   UNKNOWN_TYPE: 'UNKNOWN_TYPE',
-  /** Anything but `hello` before `welcome`. */
+  /** Anything but `hello` before `welcome`, or no hello in time. */
   HELLO_REQUIRED: 'HELLO_REQUIRED',
+  /** `hello.protocol` is a version this engine does not speak. */
   UNSUPPORTED_PROTOCOL: 'UNSUPPORTED_PROTOCOL',
+  /** An unknown, revoked or expired token. */
   AUTH_FAILED: 'AUTH_FAILED',
-  /** The token's role may not do this. */
+  /** The token may not do this: its role, or its scope, or another token streams the instance. */
   FORBIDDEN: 'FORBIDDEN',
+  /** A frame above `max_frame_bytes`. */
   FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
+  /** Too many frames per second on the connection, or refused frames from its address. */
   RATE_LIMITED: 'RATE_LIMITED',
   /** A seq skipped ahead of the next expected one. */
   SEQ_GAP: 'SEQ_GAP',
@@ -428,11 +446,27 @@ export const ProtocolErrors = {
   INFLIGHT_EXCEEDED: 'INFLIGHT_EXCEEDED',
   /** The peer left more than the engine holds for it unread. */
   SLOW_CONSUMER: 'SLOW_CONSUMER',
-  /** The database refused a batch; nothing of it was stored or acknowledged. */
+  /**
+   * The database failed a batch, or cannot serve a hello now: nothing pending for the stream was
+   * stored or acknowledged (close 4010). With a `seq`, it refused that one message by its content
+   * and the session goes on (see STORAGE_REFUSED).
+   */
   STORAGE_FAILED: 'STORAGE_FAILED',
+  /**
+   * The database refused one message by its content (a constraint) when written alone: the
+   * message is recorded as refused with this code (a `message_rejected` notification), its seq is
+   * consumed and acknowledged, and the stream goes on. The EA is told with a STORAGE_FAILED
+   * error frame carrying the message's `seq`.
+   */
+  STORAGE_REFUSED: 'STORAGE_REFUSED',
   /** Another connection took over this EA instance. */
   REPLACED: 'REPLACED',
+  /** The engine is stopping (close 1001). */
   SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /**
+   * The engine failed unexpectedly while handling the frame, a bug rather than the client's
+   * fault; the message says what failed and the engine's log has the cause.
+   */
   INTERNAL: 'INTERNAL',
 } as const
 
@@ -448,15 +482,24 @@ export const CloseCodes = {
   INVALID_PAYLOAD: 1007,
   /** A frame above `max_frame_bytes` (the WebSocket library closes with it before any error frame). */
   MESSAGE_TOO_BIG: 1009,
-  /** The engine failed unexpectedly (error INTERNAL). */
+  /**
+   * RFC 6455's "unexpected condition". Not sent by this version: an unexpected failure is answered
+   * with error INTERNAL, and an EA session that cannot go on after it closes with PROTOCOL_ERROR.
+   */
   INTERNAL_ERROR: 1011,
   /** The peer broke the protocol: bad frames before hello, sequence errors. */
   PROTOCOL_ERROR: 4000,
+  /** Error AUTH_FAILED. */
   AUTH_FAILED: 4001,
+  /** Error FORBIDDEN: the token may not open this session. */
   FORBIDDEN: 4003,
+  /** Error UNSUPPORTED_PROTOCOL. */
   UNSUPPORTED_PROTOCOL: 4004,
+  /** Error RATE_LIMITED. */
   RATE_LIMITED: 4008,
+  /** Error REPLACED: another connection took over the stream. */
   REPLACED: 4009,
+  /** Error STORAGE_FAILED: the database failed a batch of this stream, or cannot serve a hello now. */
   STORAGE_FAILED: 4010,
   /** The peer did not read what the engine sent it (error SLOW_CONSUMER, rarely seen: see PROTOCOL.md 3.6). */
   SLOW_CONSUMER: 4011,

@@ -4,6 +4,12 @@
  * validation with a clear BAD_FIELD instead of failing a database constraint.
  */
 
+/** ACCOUNT_MARGIN_MODE, as accounts.margin_mode. */
+export const MARGIN_MODES = ['retail_netting', 'exchange', 'retail_hedging'] as const
+
+/** ACCOUNT_TRADE_MODE, as accounts.trade_mode. */
+export const TRADE_MODES = ['demo', 'contest', 'real'] as const
+
 export const DEAL_TYPES = [
   'buy', 'sell', 'balance', 'credit', 'charge', 'correction', 'bonus', 'commission', 'commission_daily',
   'commission_monthly', 'commission_agent_daily', 'commission_agent_monthly', 'interest', 'buy_canceled',

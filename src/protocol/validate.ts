@@ -13,11 +13,9 @@ import {
   type AccountSnapshot,
   type BarBatch,
   type CommandAck,
-  type CommandAckStatus,
   type CommandResult,
   type CommandSend,
   type CommandTarget,
-  type CommandType,
   type DashboardHello,
   type DashboardMessage,
   type Deal,
@@ -35,98 +33,31 @@ import {
   type Signal,
   type SymbolSpec,
   type TickBatch,
-  type Welcome,
+  COMMAND_ACK_STATUSES,
+  COMMAND_TYPES,
+  EA_LOG_LEVELS,
+  EA_STATES,
+  ProtocolErrors,
+  SIGNAL_TYPES,
 } from './messages.js'
+import { limits, type ProtocolLimits } from './limits.js'
 import {
   CHART_MODES,
   DEAL_ENTRIES,
   DEAL_REASONS,
   DEAL_TYPES,
+  MARGIN_MODES,
   ORDER_STATES,
   ORDER_TYPES,
   POSITION_TYPES,
   TIMEFRAMES,
+  TRADE_MODES,
   TRADE_TRANSACTIONS,
 } from './mt5.js'
 
-/** The protocol's limits. `limits` holds the defaults; `welcome` tells a client the first three. */
-export interface ProtocolLimits {
-  /** Largest frame accepted, in bytes. Default 1 MiB. */
-  readonly maxFrameBytes: number
-  /** Ticks in one `tick_batch`. Default 5000. */
-  readonly maxBatchTicks: number
-  /** Unacknowledged durable messages an EA may have in flight. Default 16. */
-  readonly maxInflight: number
-  /** Bars in one `bar_batch`. Default 5000. */
-  readonly maxBatchBars: number
-  /** Rows in one `positions_snapshot`. Default 10000. */
-  readonly maxPositions: number
-  /** `hello` frames on one connection (one failed hello may be corrected). Default 2. */
-  readonly maxHellos: number
-  /** Frames other than `hello` before `welcome`: each is answered, the last one closes. Default 3. */
-  readonly maxFramesBeforeHello: number
-  /** Time from connect to a valid `hello` before the engine closes. Default 5000 ms. */
-  readonly helloTimeoutMs: number
-  /** Frames one connection may send within a second; the next is RATE_LIMITED (close 4008). Default 5000. */
-  readonly maxFramesPerSecond: number
-  /** How often the engine pings (WebSocket ping and `ping`); a missed pong drops the peer. Default 15000 ms. */
-  readonly pingIntervalMs: number
-  /** Bytes the engine holds unsent for a peer that does not read; past it, close 4011 (3.6). Default 8 MiB. */
-  readonly maxOutboundBytes: number
-  /** How long a peer may stay past `maxOutboundBytes` before the close. Default 5000 ms. */
-  readonly outboundGraceMs: number
-  /** Length of `token`, in UTF-8 bytes. Default 256. */
-  readonly maxTokenBytes: number
-  /** Length of ids (`instance_id`, `command_id`, `request_id`), in UTF-8 bytes. Default 128. */
-  readonly maxIdBytes: number
-  /** Length of symbol names, in UTF-8 bytes. Default 64. */
-  readonly maxSymbolBytes: number
-  /** Length of names, versions, comments, currencies and free-form map keys, in UTF-8 bytes. Default 128. */
-  readonly maxNameBytes: number
-  /** Length of free text (messages, reasons, descriptions, free-form map strings), in UTF-8 bytes. Default 8192. */
-  readonly maxTextBytes: number
-  /** Nesting of free-form maps (`metadata`, `payload`, `result`), the map itself counting 1. Default 8. */
-  readonly maxMapDepth: number
-  /** Values (at every level together) in one free-form map. Default 1000. */
-  readonly maxMapValues: number
-  /** `command_send.expires_in_ms` when absent. Default 60000. */
-  readonly defaultCommandExpiresMs: number
-  /** Largest `command_send.expires_in_ms`. Default 86400000 (a day). */
-  readonly maxCommandExpiresMs: number
-}
-
-export const limits: ProtocolLimits = Object.freeze({
-  maxFrameBytes: 1024 * 1024,
-  maxBatchTicks: 5000,
-  maxInflight: 16,
-  maxBatchBars: 5000,
-  maxPositions: 10_000,
-  maxHellos: 2,
-  maxFramesBeforeHello: 3,
-  helloTimeoutMs: 5000,
-  maxFramesPerSecond: 5000,
-  pingIntervalMs: 15_000,
-  maxOutboundBytes: 8 * 1024 * 1024,
-  outboundGraceMs: 5000,
-  maxTokenBytes: 256,
-  maxIdBytes: 128,
-  maxSymbolBytes: 64,
-  maxNameBytes: 128,
-  maxTextBytes: 8192,
-  maxMapDepth: 8,
-  maxMapValues: 1000,
-  defaultCommandExpiresMs: 60_000,
-  maxCommandExpiresMs: 86_400_000,
-})
-
-/** `welcome.limits` for these limits. */
-export function welcomeLimits(lim: ProtocolLimits = limits): Welcome['limits'] {
-  return { max_frame_bytes: lim.maxFrameBytes, max_batch_ticks: lim.maxBatchTicks, max_inflight: lim.maxInflight }
-}
-
-/** ACCOUNT_MARGIN_MODE and ACCOUNT_TRADE_MODE by MQL5 value, as the accounts table names them. */
-export const MARGIN_MODES = ['retail_netting', 'exchange', 'retail_hedging'] as const
-export const TRADE_MODES = ['demo', 'contest', 'real'] as const
+// Importers of these from here predate limits.ts and mt5.ts.
+export { limits, welcomeLimits, type ProtocolLimits } from './limits.js'
+export { MARGIN_MODES, TRADE_MODES } from './mt5.js'
 
 /** The EA message types that carry `seq` and are stored and acknowledged. */
 export const durableTypes: ReadonlySet<DurableMessage['type']> = new Set<DurableMessage['type']>([
@@ -156,7 +87,7 @@ export function parseHello(value: unknown, lim: ProtocolLimits = limits): EaHell
   const v = asMessage(value)
   if (v.type !== 'hello') {
     const got = typeof v.type === 'string' ? `"${clip(v.type)}"` : describe(v.type)
-    throw new ProtocolError('HELLO_REQUIRED', `the first message must be a hello, got type ${got}`, 'type')
+    throw new ProtocolError(ProtocolErrors.HELLO_REQUIRED, `the first message must be a hello, got type ${got}`, 'type')
   }
   checkProtocol(v)
   if (v.role === 'ea') return parseEaHello(v, lim)
@@ -173,11 +104,11 @@ export function parseEaMessage(value: unknown, lim: ProtocolLimits = limits): Ea
   const type = v.type
   try {
     if (typeof type !== 'string') {
-      throw new ProtocolError('BAD_MESSAGE', `type: missing or not a string (got ${describe(type)})`, 'type')
+      throw new ProtocolError(ProtocolErrors.BAD_MESSAGE, `type: missing or not a string (got ${describe(type)})`, 'type')
     }
     const parse = eaParsers.get(type)
     if (parse === undefined) {
-      throw new ProtocolError('UNKNOWN_TYPE', `type: "${clip(type)}" is not an EA message type`, 'type')
+      throw new ProtocolError(ProtocolErrors.UNKNOWN_TYPE, `type: "${clip(type)}" is not an EA message type`, 'type')
     }
     return parse(v, lim)
   } catch (err) {
@@ -192,14 +123,14 @@ export function parseDashboardMessage(value: unknown, lim: ProtocolLimits = limi
   const type = v.type
   try {
     if (typeof type !== 'string') {
-      throw new ProtocolError('BAD_MESSAGE', `type: missing or not a string (got ${describe(type)})`, 'type')
+      throw new ProtocolError(ProtocolErrors.BAD_MESSAGE, `type: missing or not a string (got ${describe(type)})`, 'type')
     }
     if (type === 'hello') {
       checkProtocol(v)
       return parseDashboardHello(v, lim)
     }
     if (type === 'command_send') return parseCommandSend(v, lim)
-    throw new ProtocolError('UNKNOWN_TYPE', `type: "${clip(type)}" is not a dashboard message type`, 'type')
+    throw new ProtocolError(ProtocolErrors.UNKNOWN_TYPE, `type: "${clip(type)}" is not a dashboard message type`, 'type')
   } catch (err) {
     const id = v.request_id
     if (err instanceof ProtocolError && typeof id === 'string' && id.length > 0 && !tooLong(id, lim.maxIdBytes)) {
@@ -216,8 +147,8 @@ export function parseDashboardMessage(value: unknown, lim: ProtocolLimits = limi
  */
 export function eaSessionContinues(err: ProtocolError, value: unknown): boolean {
   if (err.seq !== undefined) return true
-  if (err.code === 'BAD_FRAME') return false
-  return err.code === 'UNKNOWN_TYPE' || (isMap(value) && value.type === 'goodbye')
+  if (err.code === ProtocolErrors.BAD_FRAME) return false
+  return err.code === ProtocolErrors.UNKNOWN_TYPE || (isMap(value) && value.type === 'goodbye')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,7 +179,7 @@ function checkProtocol(v: Fields): void {
   const protocol = reqInt(v, 'protocol', '', -MAX_SAFE, MAX_SAFE)
   if (protocol !== PROTOCOL_VERSION) {
     throw new ProtocolError(
-      'UNSUPPORTED_PROTOCOL',
+      ProtocolErrors.UNSUPPORTED_PROTOCOL,
       `protocol: this engine speaks protocol ${PROTOCOL_VERSION}, the client asked for ${protocol}`,
       'protocol',
     )
@@ -553,14 +484,13 @@ function parseAccountSnapshot(v: Fields): AccountSnapshot {
   }
 }
 
-const eaStates = ['running', 'paused', 'stopping', 'error'] as const
 
 function parseEaStatus(v: Fields, lim: ProtocolLimits): EaStatus {
   const out: EaStatus = {
     type: 'ea_status',
     seq: reqSeq(v),
     time_msc: reqInt(v, 'time_msc', '', 1, MAX_SAFE),
-    state: reqEnum(v, 'state', '', eaStates),
+    state: reqEnum(v, 'state', '', EA_STATES),
     terminal_trade_allowed: reqBool(v, 'terminal_trade_allowed', ''),
     ea_trade_allowed: reqBool(v, 'ea_trade_allowed', ''),
     queue_depth: reqInt(v, 'queue_depth', '', 0, MAX_SAFE),
@@ -572,7 +502,6 @@ function parseEaStatus(v: Fields, lim: ProtocolLimits): EaStatus {
   return out
 }
 
-const signalTypes = ['buy', 'sell', 'close', 'hold'] as const
 
 function parseSignal(v: Fields, lim: ProtocolLimits): Signal {
   const out: Signal = {
@@ -580,7 +509,7 @@ function parseSignal(v: Fields, lim: ProtocolLimits): Signal {
     seq: reqSeq(v),
     time_msc: reqInt(v, 'time_msc', '', 1, MAX_SAFE),
     symbol: reqStr(v, 'symbol', '', 1, lim.maxSymbolBytes),
-    signal_type: reqEnum(v, 'signal_type', '', signalTypes),
+    signal_type: reqEnum(v, 'signal_type', '', SIGNAL_TYPES),
     price: reqNum(v, 'price', '', 0),
   }
   const confidence = optNum(v, 'confidence', '', 0)
@@ -596,26 +525,24 @@ function parseSignal(v: Fields, lim: ProtocolLimits): Signal {
   return out
 }
 
-const logLevels = ['debug', 'info', 'warn', 'error'] as const
 
 function parseLog(v: Fields, lim: ProtocolLimits): Log {
   return {
     type: 'log',
     seq: reqSeq(v),
     time_msc: reqInt(v, 'time_msc', '', 1, MAX_SAFE),
-    level: reqEnum(v, 'level', '', logLevels),
+    level: reqEnum(v, 'level', '', EA_LOG_LEVELS),
     message: reqStr(v, 'message', '', 0, lim.maxTextBytes),
   }
 }
 
-const ackStatuses: readonly CommandAckStatus[] = ['accepted', 'rejected', 'duplicate', 'expired']
 
 function parseCommandAck(v: Fields, lim: ProtocolLimits): CommandAck {
   const out: CommandAck = {
     type: 'command_ack',
     seq: reqSeq(v),
     command_id: reqId(v, 'command_id', '', lim),
-    status: reqEnum(v, 'status', '', ackStatuses),
+    status: reqEnum(v, 'status', '', COMMAND_ACK_STATUSES),
   }
   put(out, 'reason', optStr(v, 'reason', '', 0, lim.maxTextBytes))
   return out
@@ -639,13 +566,12 @@ function parseGoodbye(v: Fields, lim: ProtocolLimits): Goodbye {
   return out
 }
 
-const commandTypes: readonly CommandType[] = ['pause', 'resume', 'close_positions', 'close_all', 'set_risk', 'custom']
 
 function parseCommandSend(v: Fields, lim: ProtocolLimits): CommandSend {
   const out: CommandSend = {
     type: 'command_send',
     request_id: reqId(v, 'request_id', '', lim),
-    command: reqEnum(v, 'command', '', commandTypes),
+    command: reqEnum(v, 'command', '', COMMAND_TYPES),
     target: parseTarget(v, lim),
   }
   put(out, 'command_id', optId(v, 'command_id', '', lim))
@@ -730,7 +656,7 @@ const MAX_TICK_INDEX = INT32_MAX
 
 function asMessage(value: unknown): Fields {
   if (!isMap(value)) {
-    throw new ProtocolError('BAD_MESSAGE', `a message must be a map with a string type, got ${describe(value)}`)
+    throw new ProtocolError(ProtocolErrors.BAD_MESSAGE, `a message must be a map with a string type, got ${describe(value)}`)
   }
   return value
 }
@@ -750,7 +676,7 @@ function isSeq(x: unknown): x is number {
 }
 
 function bad(at: string, key: string, problem: string): ProtocolError {
-  return new ProtocolError('BAD_FIELD', `${at}${key}: ${problem}`, at + key)
+  return new ProtocolError(ProtocolErrors.BAD_FIELD, `${at}${key}: ${problem}`, at + key)
 }
 
 function reqSeq(v: Fields): number {

@@ -2,7 +2,8 @@
  * Messages between the main thread and the writer workers, as plain data. Errors cross as
  * `TaskError` values, never as thrown objects: structured clone drops their properties.
  */
-import type { CommandStatus, CommandType, EaHello } from '../protocol/messages.js'
+import type { ErrorCode } from '../errors.js'
+import type { CommandStatus, CommandType, EaHello, ProtocolErrorCode, ProtocolErrors } from '../protocol/messages.js'
 
 export interface WriterConfig {
   database: string
@@ -13,8 +14,14 @@ export interface WriterConfig {
   writeDelayMs: number
 }
 
+/**
+ * An EngineError's code the writer raised on purpose (INSTANCE_CONFLICT, TOKEN_SCOPE, STREAM_GAP,
+ * ...), or STORAGE_FAILED for anything the database threw, its own code in `dbCode`.
+ */
+export type TaskErrorCode = ErrorCode | typeof ProtocolErrors.STORAGE_FAILED
+
 export interface TaskError {
-  code: string
+  code: TaskErrorCode
   message: string
   /** The database's own code (`SQLITE_CONSTRAINT_CHECK`, SQLSTATE `23514`). */
   dbCode?: string
@@ -69,12 +76,13 @@ export interface RecordEntry {
   message: Record<string, unknown> & { type: string }
 }
 
-/** A message refused by validation: stored as a notification, and its seq counts as consumed. */
+/** A message refused by validation or by the database: stored as a notification, and its seq counts as consumed. */
 export interface RejectedEntry {
   streamId: number
   accountId: number
   seq: number
-  code: string
+  /** The validator's code (BAD_FIELD, UNKNOWN_TYPE, ...), or STORAGE_REFUSED for a message the database refused. */
+  code: ProtocolErrorCode
   message: string
 }
 

@@ -7,6 +7,7 @@ import { Piscina } from 'piscina'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { maskSecrets } from '../db/url.js'
 import { EngineError, ErrorCodes } from '../errors.js'
+import { ProtocolErrors } from '../protocol/messages.js'
 import { openStorage } from '../db/storage/open.js'
 import { databaseErrorInfo, type Storage } from '../db/storage/types.js'
 import { createCommand, expireDue, markDelivered, PENDING_LOAD, pendingForStream } from '../db/sql/commands.js'
@@ -56,7 +57,7 @@ function toTaskError(err: unknown): TaskError {
   // the message goes to the EA: a connection error must not carry the database password there
   if (err instanceof EngineError) return { code: err.code, message: maskSecrets(err.message), dataError: err.code !== ErrorCodes.STREAM_GAP }
   const info = databaseErrorInfo(err)
-  return { code: 'STORAGE_FAILED', message: maskSecrets(info.dbMessage), dbCode: info.dbCode, dataError: isDataError(info.dbCode) }
+  return { code: ProtocolErrors.STORAGE_FAILED, message: maskSecrets(info.dbMessage), dbCode: info.dbCode, dataError: isDataError(info.dbCode) }
 }
 
 async function run(task: WriterTask): Promise<unknown> {

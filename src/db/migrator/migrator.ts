@@ -101,6 +101,11 @@ export interface RepairAction {
   message: string
 }
 
+/** What `repair()` changed in the history, one action per version; empty when nothing needed it. */
+export interface RepairResult {
+  actions: RepairAction[]
+}
+
 export interface ValidateReport {
   ok: boolean
   problems: ErrorData[]
@@ -113,11 +118,19 @@ export interface Migrator {
   down(options?: DownOptions): Promise<RunResult>
   redo(options?: { steps?: number }): Promise<RunResult>
   validate(): Promise<ValidateReport>
-  repair(): Promise<{ actions: RepairAction[] }>
+  /**
+   * Clears failed and interrupted no-transaction runs, forgets applied migrations whose files are
+   * gone and accepts the current checksums of edited ones. Throws LOCK_TIMEOUT when another
+   * migrator holds the lock (nothing was changed then).
+   */
+  repair(): Promise<RepairResult>
   dump(options?: DumpOptions): Promise<string>
 }
 
 const LOCK_NAME = 'migrate'
+
+/** How messages name the way out of drift and blocked runs, for users of the CLI and of this API alike. */
+const REPAIR = 'mt5-engine migrate repair (repair() from the API)'
 
 export function createMigrator(options: MigratorOptions): Migrator {
   const { storage } = options
@@ -161,8 +174,8 @@ export function createMigrator(options: MigratorOptions): Migrator {
       throw new EngineError(
         ErrorCodes.MIGRATION_OUT_OF_ORDER,
         `${late.map((e) => e.file).join(', ')} ${late.length === 1 ? 'is' : 'are'} older than the newest applied ` +
-          `migration; apply with --allow-out-of-order if that is intended (e.g. after merging a branch)`,
-        { versions: late.map((e) => e.version) },
+          `migration; set the allowOutOfOrder option if that is intended (e.g. after merging a branch)`,
+        { versions: late.map((e) => e.version), option: 'allowOutOfOrder' },
       )
     }
     const byVersion = new Map(migrations.map((m) => [m.version, m]))
@@ -187,7 +200,7 @@ export function createMigrator(options: MigratorOptions): Migrator {
     } else {
       const steps = opts.steps ?? 1
       if (!Number.isInteger(steps) || steps < 1) {
-        throw new EngineError(ErrorCodes.USAGE, `--steps must be a whole number >= 1; got ${steps}`)
+        throw new EngineError(ErrorCodes.CONFIG_INVALID, `the steps option must be a whole number >= 1; got ${steps}`, { option: 'steps' })
       }
       targets = applied.slice(0, steps)
     }
@@ -388,7 +401,7 @@ export function createMigrator(options: MigratorOptions): Migrator {
       return { ok: problems.length === 0, problems, warnings }
     },
 
-    async repair() {
+    async repair(): Promise<RepairResult> {
       const actions: RepairAction[] = []
       const run = await locked(async () => {
         const migrations = load()
@@ -501,7 +514,7 @@ function entryProblem(e: StatusEntry): ErrorData | undefined {
         code: ErrorCodes.MIGRATION_BLOCKED,
         message: `${label} ${e.failure!.state === 'running' || e.failure!.state === 'rolling_back' ? 'was interrupted' : 'failed'} ` +
           `outside a transaction (${e.failure!.state}${e.failure!.error ? `: ${e.failure!.error}` : ''}); ` +
-          `check the database, then run mt5-engine migrate repair`,
+          `check the database, then run ${REPAIR}`,
         detail: { version: e.version, state: e.failure!.state },
       }
     case 'out_of_order':
@@ -522,7 +535,7 @@ function refuseDrift(entries: StatusEntry[]): void {
     throw new EngineError(
       ErrorCodes.MIGRATION_DRIFT,
       `the applied migrations and the files disagree:\n${drift.map((p) => `  - ${p.message}`).join('\n')}\n` +
-        `restore the files, or accept deliberate edits with mt5-engine migrate repair`,
+        `restore the files, or accept deliberate edits with ${REPAIR}`,
       { problems: drift },
     )
   }
@@ -535,12 +548,12 @@ function refuseDrift(entries: StatusEntry[]): void {
 function unknownVersion(version: string, entries: StatusEntry[], what = ''): EngineError {
   return new EngineError(
     ErrorCodes.MIGRATION_UNKNOWN_VERSION,
-    `--to ${version} is not a known ${what}migration version; ${what ? 'applied' : 'known'} versions: ` +
+    `the to option names ${version}, which is not a known ${what}migration version; ${what ? 'applied' : 'known'} versions: ` +
       (entries
         .filter((e) => !what || e.state === 'applied')
         .map((e) => e.version)
         .join(', ') || 'none'),
-    { version },
+    { version, option: 'to' },
   )
 }
 
@@ -551,7 +564,7 @@ export function migrationFailed(file: SqlFile, err: unknown, recorded: boolean):
   const where = info.position ? lineAndColumn(file.text, info.position) : undefined
   const at = where ? ` at line ${where.line}, column ${where.column}` : ''
   const after = recorded
-    ? '; the failure is recorded and blocks further runs until mt5-engine migrate repair'
+    ? `; the failure is recorded and blocks further runs until ${REPAIR}`
     : '; nothing of it was applied'
   // PostgreSQL's DETAIL and HINT are often the useful half (2BP01 names the dependent objects).
   const server = (info.detail ? `\nDETAIL: ${info.detail}` : '') + (info.hint ? `\nHINT: ${info.hint}` : '')

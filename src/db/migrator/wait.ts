@@ -1,5 +1,5 @@
 /**
- * `migrate --wait`: keep trying to open the database until it accepts connections. A migration
+ * Keeps trying to open the database until it accepts connections (the CLI's `migrate --wait`). A migration
  * step in a container or a deploy script often starts alongside the database server, before it
  * listens, or before an init script has created the database.
  */
@@ -8,7 +8,7 @@ import { EngineError, ErrorCodes } from '../../errors.js'
 import type { Storage } from '../storage/types.js'
 
 export interface WaitOptions {
-  /** Give up after this long. */
+  /** Give up after this long; messages call it "the timeoutMs option" (`detail.option`). */
   timeoutMs: number
   /** The database for messages, its password masked. */
   location: string
@@ -40,10 +40,10 @@ export async function waitForDatabase(open: () => Promise<Storage>, options: Wai
   }
   throw new EngineError(
     ErrorCodes.DATABASE_UNAVAILABLE,
-    `the database at ${options.location} did not accept connections within ${seconds(options.timeoutMs)} (--wait-timeout)` +
+    `the database at ${options.location} did not accept connections within ${seconds(options.timeoutMs)} (the timeoutMs option)` +
       `${lastError ? `; the last attempt said: ${lastError.message}` : ''}; check that the server is running and the ` +
-      'address and database name are right, or wait longer with --wait-timeout',
-    { location: options.location, timeoutMs: options.timeoutMs, ...(lastError && { last: lastError.toJSON() }) },
+      'address and database name are right, or wait longer with the timeoutMs option',
+    { location: options.location, timeoutMs: options.timeoutMs, option: 'timeoutMs', ...(lastError && { last: lastError.toJSON() }) },
   )
 }
 
@@ -69,8 +69,8 @@ function seconds(ms: number): string {
 }
 
 /**
- * `--wait-timeout`: `60s`, `1500ms`, `2m`, or a bare number of milliseconds like every other
- * timeout option here.
+ * A duration as the CLI takes it: `60s`, `1500ms`, `2m`, or a bare number of milliseconds like
+ * every other timeout option here. `flag` names the option in the message.
  */
 export function parseDuration(text: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim())

@@ -3,11 +3,9 @@
  */
 import { EngineError, ErrorCodes } from '../../errors.js'
 import type { EaHello } from '../../protocol/messages.js'
+import { MARGIN_MODES, TRADE_MODES } from '../../protocol/mt5.js'
 import type { Queryable } from '../storage/types.js'
 import { bindOnFirstUse, describeScope, inScope, isLive, tokenById } from './tokens.js'
-
-const MARGIN_MODES = ['retail_netting', 'exchange', 'retail_hedging'] as const
-const TRADE_MODES = ['demo', 'contest', 'real'] as const
 
 export interface RegisteredStream {
   streamId: number

@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { EngineError, ErrorCodes } from '../../errors.js'
+import { limits } from '../../protocol/limits.js'
 import type { Queryable } from '../storage/types.js'
 
 export type Role = 'ea' | 'viewer' | 'admin'
@@ -63,7 +64,7 @@ export function parseScope(options: { account?: string | undefined; instance?: s
   }
   if (options.instance !== undefined) {
     const prefix = options.instance.endsWith('*') ? options.instance.slice(0, -1) : options.instance
-    if (prefix.length === 0 || prefix.includes('*') || Buffer.byteLength(prefix) > 128 || /[\u0000-\u001f]/.test(prefix)) {
+    if (prefix.length === 0 || prefix.includes('*') || Buffer.byteLength(prefix) > limits.maxIdBytes || /[\u0000-\u001f]/.test(prefix)) {
       throw new EngineError(ErrorCodes.USAGE, `--instance must be an EA instance id, or a prefix of one followed by * (e.g. "eurusd-scalper-*"); got "${options.instance}"`)
     }
     scope.instance = options.instance

@@ -13,6 +13,11 @@ export interface SqliteOptions {
   readonly?: boolean
 }
 
+/** Native codes this file branches on: SQLite's result code, and the file system's. */
+const SQLITE_BUSY = 'SQLITE_BUSY'
+const SQLITE_CONSTRAINT_FOREIGNKEY = 'SQLITE_CONSTRAINT_FOREIGNKEY'
+const EEXIST = 'EEXIST'
+
 /** SQLite's limit on host parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER since 3.32). */
 const MAX_PARAMETERS = 32766
 
@@ -51,7 +56,7 @@ function createPrivately(path: string): void {
   try {
     closeSync(openSync(path, 'wx', 0o600))
   } catch (err) {
-    if ((err as { code?: string }).code !== 'EEXIST') throw err
+    if ((err as { code?: string }).code !== EEXIST) throw err
   }
 }
 
@@ -85,7 +90,7 @@ function enableWal(db: Database.Database, busyTimeoutMs: number): void {
       db.pragma('journal_mode = WAL')
       return
     } catch (err) {
-      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err
+      if ((err as { code?: string }).code !== SQLITE_BUSY || Date.now() >= deadline) throw err
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
     }
   }
@@ -194,7 +199,7 @@ class SqliteStorage implements Storage {
           lock.exec('BEGIN EXCLUSIVE')
           break
         } catch (err) {
-          if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err
+          if ((err as { code?: string }).code !== SQLITE_BUSY) throw err
         }
         if (Date.now() >= deadline) {
           throw new EngineError(
@@ -285,7 +290,7 @@ function checkForeignKeys(db: Database.Database): void {
   const err = new Error(`foreign_key_check found ${violations.length} violation(s): ${sample}`) as Error & {
     code: string
   }
-  err.code = 'SQLITE_CONSTRAINT_FOREIGNKEY'
+  err.code = SQLITE_CONSTRAINT_FOREIGNKEY
   throw err
 }
 

@@ -2,6 +2,7 @@ import t from 'tap'
 import { buildBatch, type Pending } from '../src/ingest/batch.js'
 import type { TickBatch } from '../src/protocol/messages.js'
 import { TickStore } from '../src/ingest/tick-store.js'
+import type { RejectedEntry } from '../src/workers/tasks.js'
 import { record, stream, ticks } from './ingest-fakes.js'
 
 /** A stream's pending tick batches, appended to its own store as ingest does. */
@@ -23,7 +24,7 @@ t.test('streams in order of id, each a contiguous slice; segments point into one
     ...tickItems(store5, [{ seq: 3, symbol: 'GBPUSD', count: 2, firstIndex: 4, gap }]),
   ]
   const items2 = tickItems(store2, [{ seq: 8, symbol: 'USDJPY', count: 1 }])
-  const rejected = { streamId: 2, accountId: 20, seq: 9, code: 'STORAGE_REFUSED', message: 'x' }
+  const rejected: RejectedEntry = { streamId: 2, accountId: 20, seq: 9, code: 'STORAGE_REFUSED', message: 'x' }
   items2.push({ kind: 'rejected', seq: 9, bytes: 0, at: 0, entry: rejected })
   const asked: number[] = []
   const batch = buildBatch(

@@ -6,7 +6,7 @@
  * Ticks wait as columns of float64 (tick-store.ts), not as the arrays the decoder built: those
  * die young. The batch itself is built in batch.ts.
  */
-import type { TickBatch } from '../protocol/messages.js'
+import { ProtocolErrors, type TickBatch } from '../protocol/messages.js'
 import type { WriterPool } from '../workers/writer-pool.js'
 import type { CommandChange, RecordEntry, RejectedEntry, TaskError, WriteOutcome } from '../workers/tasks.js'
 import { Backpressure, type Budgeted } from './backpressure.js'
@@ -347,7 +347,7 @@ export class Ingest {
             streamId: c.state.streamId,
             accountId: c.state.accountId,
             seq: item.seq,
-            code: 'STORAGE_REFUSED',
+            code: ProtocolErrors.STORAGE_REFUSED,
             message: `${result.error.dbCode ?? result.error.code}: ${result.error.message}`,
           },
         }

@@ -10,8 +10,8 @@ export { startEngine } from './engine.js'
 export type { Engine, StartOptions } from './engine.js'
 export { createLogger } from './log.js'
 export type { Logger, LogFormat, LogLevel } from './log.js'
-export { EngineError, ErrorCodes, isEngineError } from './errors.js'
-export type { ErrorCode, ErrorData } from './errors.js'
+export { ClientError, EngineError, ErrorCodes, hasCode, isEngineError } from './errors.js'
+export type { ClientErrorCode, ErrorCode, ErrorData } from './errors.js'
 
 export { connectEA } from './client/ea-client.js'
 export type { EaClient, EaClientOptions, EaClientCounters, Outgoing } from './client/ea-client.js'
@@ -40,5 +40,6 @@ export type {
   UpOptions,
   DownOptions,
   RepairAction,
+  RepairResult,
   ValidateReport,
 } from './db/migrator/migrator.js'

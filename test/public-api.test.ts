@@ -4,6 +4,7 @@ import * as api from '../src/index.js'
 // The package's runtime exports, exactly: adding or removing one is a change of the public API
 // (README "API"), made on purpose and noted in CHANGELOG.md.
 const expected = [
+  'ClientError',
   'CloseCodes',
   'EngineError',
   'ErrorCodes',
@@ -20,6 +21,7 @@ const expected = [
   'encode',
   'envNames',
   'flagNames',
+  'hasCode',
   'isEngineError',
   'limits',
   'openPostgres',

@@ -145,3 +145,20 @@ t.test('a rejection that cannot be recorded fails the stream: its seq is not ack
   t.same(pool.writes.map((w) => seqsOf(w.batch)), [['1:1,2'], ['1:1'], ['1:1']], 'seq 2 is not written after the unrecorded seq 1')
   t.same(sink.events, ['failed STORAGE_FAILED'])
 })
+
+t.test('a lone message the database refuses is recorded rejected, not failed: a resend would be refused again', async (t) => {
+  const { pool, ingest } = fakeIngest(1, { batchRows: 1 })
+  t.teardown(() => finish(pool, ingest))
+  const sink = new FakeSink()
+  ingest.attach(stream(1), sink)
+  pool.auto = (batch) =>
+    hasRecord(batch, 1, 1)
+      ? { ok: false, error: { code: 'STORAGE_FAILED', dbCode: '23514', message: 'check violation', dataError: true } }
+      : { ok: true, value: outcomeOf(batch) }
+  ingest.submitRecord(1, record(1, 1), 10)
+  await ingest.drain()
+  t.same(pool.writes.map((w) => seqsOf(w.batch)), [['1:1'], ['1:1'], ['1:1']], 'the batch, the message alone, its rejection')
+  t.same(pool.writes[2]!.batch.rejected.map((r) => r.seq), [1])
+  t.same(sink.events, ['rejected 1', 'committed 1'], 'acknowledged as rejected; never failed')
+  t.equal(ingest.counters.failedBatches, 0)
+})

@@ -247,7 +247,7 @@ export class Ingest {
         this.#committed(chosen, result.value)
         this.#timed(chosen, started, result.value.commitMs)
       }
-      else if (result.error.dataError && (chosen.length > 1 || chosen[0]!.items.length > 1)) await this.#isolate(chosen)
+      else if (result.error.dataError) await this.#isolate(chosen)
       else this.#failed(chosen, result.error)
     } catch (err) {
       // the pool itself failed (a worker died, or it is being destroyed): no stream's batch committed

@@ -8,6 +8,7 @@ import type { ResolvedConfig } from './config/resolve.js'
 import { EngineError, ErrorCodes } from './errors.js'
 import { startGateway, defaultGatewayOptions, type Gateway } from './gateway/server.js'
 import { Ingest, type IngestCounters } from './ingest/ingest.js'
+import { silentLogger, type Logger } from './log.js'
 import { createMigrator, type MigrationResult, type StatusReport } from './db/migrator/migrator.js'
 import { CloseCodes } from './protocol/messages.js'
 import { openStorage } from './db/storage/open.js'
@@ -34,6 +35,8 @@ export interface Engine {
 export interface StartOptions {
   /** Start the writer pool and the gateway. Default true; false only prepares the database. */
   serve?: boolean
+  /** Where the engine logs (the gateway's connections, admission). Default silentLogger. */
+  log?: Logger
 }
 
 /**
@@ -89,6 +92,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
         maxRefusedPerSecond: config.maxRefusedPerSecond,
         authFailureDelayMs: config.authFailureDelayMs,
         maxAuthFailureDelayMs: config.maxAuthFailureDelayMs,
+        log: options.log ?? silentLogger,
       },
       { pool, ingest, commands },
     )

@@ -6,6 +6,7 @@
  * frames and failed hellos. Everything it remembers is bounded: at most `maxAddresses` records,
  * the least recently seen forgotten first.
  */
+import { silentLogger, type Logger } from '../log.js'
 
 export interface AdmissionOptions {
   /**
@@ -22,8 +23,8 @@ export interface AdmissionOptions {
   authFailureDelayMs: number
   /** The longest that wait grows to. Default 3000. */
   maxAuthFailureDelayMs: number
-  /** Where the line about an address's repeated failed hellos goes. Default stderr. */
-  log: (line: string) => void
+  /** Where the line about an address's repeated failed hellos goes (a warning). Default silentLogger. */
+  log?: Logger
 }
 
 /** A connection that has not authenticated yet, as the budget sees it. */
@@ -58,6 +59,7 @@ const MAX_LOG_LINES_PER_MINUTE = 10
 
 export class Admission {
   readonly #options: AdmissionOptions
+  readonly #log: Logger
   readonly #maxAddresses: number
   readonly #records = new Map<string, AddressRecord>()
   /** Oldest first: the order in which idle ones are evicted. */
@@ -68,6 +70,7 @@ export class Admission {
 
   constructor(options: AdmissionOptions) {
     this.#options = options
+    this.#log = options.log ?? silentLogger
     // Records with pending connections are never forgotten; there are at most maxUnauthenticated of
     // them, so room always remains for the rest.
     this.#maxAddresses = Math.max(4096, 2 * options.maxUnauthenticated)
@@ -137,11 +140,13 @@ export class Admission {
       return
     }
     const since = record.loggedAt === 0 ? '' : ` in the last ${Math.round((now - record.loggedAt) / 1000)} s`
-    const others = this.#suppressedLines > 0 ? ` (${this.#suppressedLines} such lines about other addresses were left out)` : ''
+    const leftOut = this.#suppressedLines
+    const others = leftOut > 0 ? ` (${leftOut} such lines about other addresses were left out)` : ''
     this.#suppressedLines = 0
-    this.#options.log(
-      `mt5-engine: ${record.unlogged} failed hellos (AUTH_FAILED: unknown, revoked or expired token) from ${address}${since}; ` +
-        `each is now answered after ${delay} ms. Fix the token of the EAs or dashboards there, or block the address if it is not yours${others}\n`,
+    this.#log.warn(
+      { remote: address, failures: record.unlogged, delayMs: delay, ...(leftOut > 0 && { linesLeftOut: leftOut }) },
+      `${record.unlogged} failed hellos (AUTH_FAILED: unknown, revoked or expired token) from ${address}${since}; ` +
+        `each is now answered after ${delay} ms. Fix the token of the EAs or dashboards there, or block the address if it is not yours${others}`,
     )
     record.unlogged = 0
     record.loggedAt = now

@@ -1,0 +1,85 @@
+/**
+ * A dashboard's session, from its welcome on: `command_send` from an admin token, and the status
+ * of the commands it sent. A dashboard that sends faster than its commands are created is read no
+ * further until they catch up.
+ */
+import { isHelloFrame, perr, type Connection } from './connection.js'
+import { Session } from './session.js'
+import type { DashboardEndpoint } from '../commands/router.js'
+import type { ProtocolError } from '../protocol/codec.js'
+import { PROTOCOL_VERSION, ProtocolErrors, type CommandSend, type CommandStatusUpdate, type ProtocolErrorCode } from '../protocol/messages.js'
+import { parseDashboardMessage } from '../protocol/validate.js'
+import type { AuthResult } from '../workers/tasks.js'
+
+/** Commands one dashboard may have being created at once before its socket is paused. */
+export const MAX_COMMANDS_IN_FLIGHT = 16
+
+export class DashboardSession extends Session implements DashboardEndpoint {
+  /** Commands of this dashboard being created; at MAX_COMMANDS_IN_FLIGHT its socket is not read. */
+  #commandsInFlight = 0
+
+  constructor(
+    conn: Connection,
+    /** The token it authenticated with: a viewer or an admin one. */
+    readonly auth: AuthResult & { role: 'viewer' | 'admin' },
+  ) {
+    super(conn)
+  }
+
+  open(): void {
+    this.conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, role: this.auth.role, server_time: Date.now(), limits: this.welcomeLimits() })
+    this.conn.chatter('debug', {}, 'dashboard session welcomed')
+    this.conn.resumeReading()
+  }
+
+  onMessage(value: unknown): void {
+    if (isHelloFrame(value)) return this.helloAgain()
+    let message
+    try {
+      message = parseDashboardMessage(value)
+    } catch (err) {
+      return this.conn.refuse(err as ProtocolError, value)
+    }
+    if (message.type === 'hello') return this.helloAgain()
+    if (message.type === 'command_send') void this.#onCommandSend(message)
+  }
+
+  override holdsReading(): boolean {
+    return this.#commandsInFlight >= MAX_COMMANDS_IN_FLIGHT
+  }
+
+  override detach(): void {
+    super.detach()
+    this.conn.deps.commands.detachDashboard(this)
+  }
+
+  async #onCommandSend(request: CommandSend): Promise<void> {
+    const answer = (code: ProtocolErrorCode, message: string, field?: string) => {
+      const err = perr(code, message, field)
+      err.requestId = request.request_id
+      this.conn.answer(err)
+    }
+    if (this.auth.role !== 'admin') return answer(ProtocolErrors.FORBIDDEN, `a ${this.auth.role} token cannot send commands; an admin token can`)
+    // Each command is a task for the writer, whose queue the EAs' batches share: a dashboard
+    // sending faster than commands are created is read no further until they catch up (TCP
+    // backpressure), so it can neither fill that queue nor hold unbounded work here.
+    if (++this.#commandsInFlight >= MAX_COMMANDS_IN_FLIGHT) this.conn.pause()
+    try {
+      await this.conn.deps.commands.send(request, this, this.auth.tokenId)
+    } catch (err) {
+      if ((err as { code?: string }).code === 'COMMAND_TARGET_UNKNOWN') answer(ProtocolErrors.BAD_FIELD, (err as Error).message, 'target')
+      else {
+        this.conn.alarm('error', { err, requestId: request.request_id }, 'command_send failed: answered INTERNAL')
+        answer(ProtocolErrors.INTERNAL, (err as Error).message)
+      }
+    } finally {
+      this.#commandsInFlight--
+      this.conn.resumeReading()
+    }
+  }
+
+  // DashboardEndpoint
+  sendStatus(update: CommandStatusUpdate): void {
+    this.conn.send(update)
+  }
+}

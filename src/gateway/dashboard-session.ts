@@ -6,6 +6,7 @@
 import { isHelloFrame, perr, type Connection } from './connection.js'
 import { Session } from './session.js'
 import type { DashboardEndpoint } from '../commands/router.js'
+import { ErrorCodes, hasCode } from '../errors.js'
 import type { ProtocolError } from '../protocol/codec.js'
 import { PROTOCOL_VERSION, ProtocolErrors, type CommandSend, type CommandStatusUpdate, type ProtocolErrorCode } from '../protocol/messages.js'
 import { parseDashboardMessage } from '../protocol/validate.js'
@@ -67,7 +68,7 @@ export class DashboardSession extends Session implements DashboardEndpoint {
     try {
       await this.conn.deps.commands.send(request, this, this.auth.tokenId)
     } catch (err) {
-      if ((err as { code?: string }).code === 'COMMAND_TARGET_UNKNOWN') answer(ProtocolErrors.BAD_FIELD, (err as Error).message, 'target')
+      if (hasCode(err, ErrorCodes.COMMAND_TARGET_UNKNOWN)) answer(ProtocolErrors.BAD_FIELD, (err as Error).message, 'target')
       else {
         this.conn.alarm('error', { err, requestId: request.request_id }, 'command_send failed: answered INTERNAL')
         answer(ProtocolErrors.INTERNAL, (err as Error).message)

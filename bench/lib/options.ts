@@ -6,9 +6,18 @@
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { defaultOptions, isPostgresUrl, type EngineOptions, type Synchronous } from '../../src/config/resolve.js'
+import { InvalidValue, options as engineOptions, type OptionName } from '../../src/config/options.js'
+import { isPostgresUrl, type EngineOptions, type Synchronous } from '../../src/config/resolve.js'
 import type { DatabaseTarget } from './databases.js'
 import { defaultWorkload, type WorkloadOptions } from './workload.js'
+
+/** The engine options the bench varies; `synchronous` goes to the database target, the rest to the engine. */
+const engineFlagNames = ['batchRows', 'flushMs', 'writers', 'maxInflight', 'maxPendingBytes', 'synchronous'] as const satisfies readonly OptionName[]
+
+const engineFlagKey = (name: OptionName) => engineOptions[name].flag.slice(2)
+
+/** `--batch-rows N --flush-ms MS ...`, as the engine's table names them. */
+const engineFlagsUsage = engineFlagNames.map((name) => `${engineOptions[name].flag} ${engineOptions[name].metavar}`).join(' ')
 
 export interface BenchOptions {
   database: DatabaseTarget
@@ -60,7 +69,7 @@ flags:
   --naive-ticks N        ticks sent the naive way (default 150,000; --quick 40,000)
   --half-load-seconds N  length of the paced run at half the maximum (default 6; --quick 3; sweep 4)
   --only LIST            sweep: batch-rows,flush-ms,max-inflight,writers,clients (default all)
-  --batch-rows N --flush-ms N --writers N --max-inflight N --max-pending-bytes N --synchronous NORMAL|FULL
+  ${engineFlagsUsage}
                          engine settings (default: the engine's defaults)
   --profile DIR          write V8 CPU profiles of one engine run's threads into DIR (see bench/lib/profile.ts)
   --quick                a smaller run that finishes within a minute
@@ -93,12 +102,7 @@ export function parseOptions(argv: string[]): { scenario: string; options: Bench
       'naive-ticks': { type: 'string' },
       'half-load-seconds': { type: 'string' },
       only: { type: 'string' },
-      'batch-rows': { type: 'string' },
-      'flush-ms': { type: 'string' },
-      writers: { type: 'string' },
-      'max-inflight': { type: 'string' },
-      'max-pending-bytes': { type: 'string' },
-      synchronous: { type: 'string' },
+      ...Object.fromEntries(engineFlagNames.map((name) => [engineFlagKey(name), { type: 'string' } as const])),
       profile: { type: 'string' },
       quick: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -116,8 +120,18 @@ export function parseOptions(argv: string[]): { scenario: string; options: Bench
     if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} must be a whole number >= ${min}; got ${JSON.stringify(value)}`)
     return n
   }
-  const synchronous = (values.synchronous?.toUpperCase() ?? defaultOptions.synchronous) as Synchronous
-  if (synchronous !== 'NORMAL' && synchronous !== 'FULL') throw new UsageError(`--synchronous must be NORMAL or FULL; got ${values.synchronous}`)
+  const engineValue = <N extends (typeof engineFlagNames)[number]>(name: N): EngineOptions[N] | undefined => {
+    const value = (values as Record<string, string | boolean | undefined>)[engineFlagKey(name)] as string | undefined
+    if (value === undefined) return undefined
+    try {
+      // digits may be grouped, as in the bench's own counts: 2_000 or 2,000
+      return engineOptions[name].parse(value.replace(/[_,]/g, '')) as EngineOptions[N]
+    } catch (err) {
+      if (err instanceof InvalidValue) throw new UsageError(`${engineOptions[name].flag} must be ${err.expected}; got ${JSON.stringify(value)}`)
+      throw err
+    }
+  }
+  const synchronous: Synchronous = engineValue('synchronous') ?? engineOptions.synchronous.default
   const url = values.database
   if (url !== undefined && url !== 'sqlite' && !isPostgresUrl(url)) {
     throw new UsageError(`--database takes a PostgreSQL server URL (postgres://user@host:5432/postgres) or "sqlite"; got ${url}`)
@@ -127,11 +141,10 @@ export function parseOptions(argv: string[]): { scenario: string; options: Bench
       ? { dialect: 'postgres', base: url, synchronous }
       : { dialect: 'sqlite', base: values['data-dir'] ?? join(tmpdir(), `mt5e-bench-${process.pid}`), synchronous }
   const engine: Partial<EngineOptions> = {}
-  if (values['batch-rows'] !== undefined) engine.batchRows = int('batch-rows', values['batch-rows'], 0)
-  if (values['flush-ms'] !== undefined) engine.flushMs = int('flush-ms', values['flush-ms'], 0, 0)
-  if (values.writers !== undefined) engine.writers = int('writers', values.writers, 0)
-  if (values['max-inflight'] !== undefined) engine.maxInflight = int('max-inflight', values['max-inflight'], 0)
-  if (values['max-pending-bytes'] !== undefined) engine.maxPendingBytes = int('max-pending-bytes', values['max-pending-bytes'], 0)
+  for (const name of engineFlagNames) {
+    const value = name === 'synchronous' ? undefined : engineValue(name)
+    if (value !== undefined) Object.assign(engine, { [name]: value })
+  }
   const only = values.only?.split(',').map((s) => s.trim())
   const known = ['batch-rows', 'flush-ms', 'max-inflight', 'writers', 'clients']
   for (const o of only ?? []) if (!known.includes(o)) throw new UsageError(`--only takes ${known.join(', ')}; got ${o}`)

@@ -57,6 +57,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
     const close = async () => {}
     return { applied, status, warnings, url: undefined, port: undefined, counters: { ingest: ingestCounters, gateway: undefined }, close, [Symbol.asyncDispose]: close }
   }
+  const log = options.log ?? silentLogger
   const pool = createWriterPool(
     {
       database: config.database,
@@ -66,6 +67,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
       writeDelayMs: config.writeDelayMs,
     },
     config.writers,
+    log,
   )
   const ingest = new Ingest(pool, {
     batchRows: config.batchRows,
@@ -73,7 +75,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
     maxStreamBytes: Math.max(config.maxFrameBytes * 4, config.maxPendingBytes / 16),
     maxTotalBytes: config.maxPendingBytes,
   })
-  const commands = new CommandRouter(pool)
+  const commands = new CommandRouter(pool, { log })
   let gateway: Gateway
   try {
     gateway = await startGateway(
@@ -92,7 +94,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
         maxRefusedPerSecond: config.maxRefusedPerSecond,
         authFailureDelayMs: config.authFailureDelayMs,
         maxAuthFailureDelayMs: config.maxAuthFailureDelayMs,
-        log: options.log ?? silentLogger,
+        log,
       },
       { pool, ingest, commands },
     )

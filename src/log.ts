@@ -1,6 +1,6 @@
 /**
  * The engine's logger: pino, one JSON object per line by default (what journald, Docker and log
- * shippers read), human-readable lines when stdout is a terminal. Every part of the engine logs
+ * shippers read), human-readable lines when stderr is a terminal. Every part of the engine logs
  * through a child of the one root logger built from the config, so a line names where it came
  * from (`component`, and per connection `instance`, `account`, `remote`).
  *
@@ -16,7 +16,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const
-/** `auto`: pretty when stdout is a terminal, JSON otherwise. */
+/** `auto`: pretty when stderr (where the log goes) is a terminal, JSON otherwise. */
 export type LogFormat = (typeof LOG_FORMATS)[number]
 
 export interface LogSettings {
@@ -28,8 +28,9 @@ export interface LogSettings {
 const REDACT = ['token', 'password', 'secret', 'authorization', '*.token', '*.password', '*.secret', '*.authorization']
 
 /**
- * The root logger. `destination` defaults to stdout, written synchronously: a line logged just
- * before a crash or an exit is not lost in a buffer.
+ * The root logger. `destination` defaults to stderr, written synchronously: a line logged just
+ * before a crash or an exit is not lost in a buffer. Stderr, because stdout carries a command's
+ * own output (`start`'s banner, `--json` results); a service manager captures both.
  */
 export function createLogger(settings: LogSettings, destination?: DestinationStream): Logger {
   const options: LoggerOptions = {
@@ -38,13 +39,13 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
     redact: { paths: REDACT, censor: '[redacted]' },
     serializers: { err: pino.stdSerializers.err },
   }
-  const isTty = destination === undefined && process.stdout.isTTY === true
+  const isTty = destination === undefined && process.stderr.isTTY === true
   const usePretty = settings.logFormat === 'pretty' || (settings.logFormat === 'auto' && isTty)
   if (usePretty) {
     return pino(
       options,
       pretty({
-        destination: destination ?? 1,
+        destination: destination ?? 2,
         sync: true,
         colorize: destination === undefined && isTty,
         ignore: 'pid,hostname',
@@ -52,7 +53,7 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
       }),
     )
   }
-  return pino(options, destination ?? pino.destination({ fd: 1, sync: true }))
+  return pino(options, destination ?? pino.destination({ fd: 2, sync: true }))
 }
 
 /** A logger that drops everything: the default for library users who pass none. */

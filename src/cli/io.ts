@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import { flagKey, optionNames, options, optionsHelp, takesFlag, type OptionName } from '../config/options.js'
 import { resolveConfig } from '../config/resolve.js'
 import { maskSecrets, redactError } from '../db/url.js'
-import { EngineError, ErrorCodes } from '../errors.js'
+import { EngineError, ErrorCodes, withFlagNames } from '../errors.js'
 
 export interface Io {
   out: (text: string) => void
@@ -76,11 +76,14 @@ export function configFrom(values: Record<string, unknown>, io: Io) {
   return resolveConfig({ flags, env: io.env, cwd: io.cwd, configFile: values.config as string | undefined })
 }
 
+/** The flag that sets each API option the migrator's messages name ("the steps option"). */
+export const optionFlags = { steps: '--steps', to: '--to', allowOutOfOrder: '--allow-out-of-order', timeoutMs: '--wait-timeout' }
+
 export function fail(err: unknown, io: Io, json: boolean): number {
   if (err instanceof EngineError) {
     // the detail and the cause may carry a driver's view of the URL: masked before printing
     const safe = redactError(err) as EngineError
-    io.err(json ? JSON.stringify({ error: safe.toJSON() }) + '\n' : `error ${safe.code}: ${safe.message}\n`)
+    io.err(json ? JSON.stringify({ error: safe.toJSON() }) + '\n' : `error ${safe.code}: ${withFlagNames(safe, optionFlags)}\n`)
     return err.code === ErrorCodes.USAGE ? 2 : 1
   }
   if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -14,8 +14,8 @@ import {
 import { parseDuration, waitForDatabase } from '../db/migrator/wait.js'
 import { openStorage } from '../db/storage/open.js'
 import type { Dialect } from '../db/storage/types.js'
-import { EngineError, ErrorCodes } from '../errors.js'
-import { commonOptionsUsage, configFrom, parse, table, wholeNumber, type Io, type Options } from './io.js'
+import { EngineError, ErrorCodes, withFlagNames } from '../errors.js'
+import { commonOptionsUsage, configFrom, optionFlags, parse, table, wholeNumber, type Io, type Options } from './io.js'
 
 export const migrateUsageLines = `  mt5-engine migrate status [--json]
   mt5-engine migrate up [--to VERSION] [--dry-run] [--allow-out-of-order]
@@ -257,7 +257,7 @@ function printRun(run: RunResult, io: Io, json: boolean): number {
   }
   for (const r of run.results) io.out(resultLine(r) + '\n')
   if (run.results.length === 0 && !run.error) io.out('nothing to do\n')
-  if (run.error) io.err(`error ${run.error.code}: ${run.error.message}\n`)
+  if (run.error) io.err(`error ${run.error.code}: ${withFlagNames(run.error, optionFlags)}\n`)
   return run.error ? 1 : 0
 }
 

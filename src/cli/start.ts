@@ -4,6 +4,7 @@ import { optionsHelp } from '../config/options.js'
 import { describeDatabase, type ResolvedConfig } from '../config/resolve.js'
 import { exposedToOthers } from '../db/storage/sqlite.js'
 import { startEngine } from '../engine.js'
+import { createLogger } from '../log.js'
 import { configFrom, engineFlags, engineOptionNames, parse, type Io } from './io.js'
 
 export const startUsage = '  mt5-engine start [--migrate-only] [options for start]\n'
@@ -20,7 +21,8 @@ export async function start(args: string[], io: Io): Promise<number> {
   // crosses it, which would kill the engine mid-transaction; handled, the write fails with EFBIG
   // and SQLite reports it like a full disk: the EAs are told STORAGE_FAILED and the engine goes on.
   process.on('SIGXFSZ', () => {})
-  const engine = await startEngine(config, { serve: !values['migrate-only'] })
+  const log = createLogger(config)
+  const engine = await startEngine(config, { serve: !values['migrate-only'], log })
   for (const w of engine.warnings) io.err(`mt5-engine: warning: ${w}\n`)
   const applied = engine.applied.filter((r) => r.status === 'applied')
   io.out(`mt5-engine: database ${describe(config)}\n`)

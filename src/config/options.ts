@@ -419,7 +419,7 @@ export const options = {
     doc: `least severe level logged: ${LOG_LEVELS.map((l) => `\`${l}\``).join(', ')} (nothing)`,
   }),
   /**
-   * `auto` (default): pretty lines when stdout is a terminal, else one JSON object per line (what
+   * `auto` (default): pretty lines when stderr (where the log goes) is a terminal, else one JSON object per line (what
    * journald, Docker and log shippers read); `json` or `pretty` to choose.
    */
   logFormat: option<LogFormat>({
@@ -430,7 +430,7 @@ export const options = {
     metavar: 'FORMAT',
     commands: startOnly,
     help: 'auto (pretty on a terminal, else JSON), json or pretty',
-    doc: '`auto`: human-readable lines when stdout is a terminal, else one JSON object per line (what journald, Docker and log shippers read); `json` or `pretty` to choose',
+    doc: '`auto`: human-readable lines when stderr (where the log goes) is a terminal, else one JSON object per line (what journald, Docker and log shippers read); `json` or `pretty` to choose',
   }),
 } as const
 

@@ -4,13 +4,18 @@ import * as api from '../src/index.js'
 // The package's runtime exports, exactly: adding or removing one is a change of the public API
 // (README "API"), made on purpose and noted in CHANGELOG.md.
 const expected = [
+  'COMMAND_ACK_STATUSES',
+  'COMMAND_TYPES',
   'ClientError',
   'CloseCodes',
+  'EA_LOG_LEVELS',
+  'EA_STATES',
   'EngineError',
   'ErrorCodes',
   'PROTOCOL_VERSION',
   'ProtocolError',
   'ProtocolErrors',
+  'SIGNAL_TYPES',
   'connectDashboard',
   'connectEA',
   'createLogger',

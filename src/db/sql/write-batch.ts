@@ -157,11 +157,8 @@ async function insertTicks(tx: Queryable, dialect: Dialect, cols: TickColumns, s
     try {
       await tx.copyIn(TICK_COPY, binaryTicks(cols, segments, count))
       return count
-    } catch (err) {
-      // A refusal of the rows (a key stored before: SQLSTATE class 23, or a value out of range:
-      // class 22) rolled back only the COPY's savepoint: the inserts below skip duplicates and
-      // report real errors. Anything else (the connection lost, the disk full) fails the batch now.
-      if (!isRowRefusal(err)) throw err
+    } catch {
+      // a key stored before (or any other refusal): the inserts below skip duplicates and report real errors
     }
   }
   if (dialect === 'postgres') {
@@ -478,10 +475,4 @@ async function writeLog(tx: Queryable, e: RecordEntry, l: Log): Promise<void> {
     `insert into iteration_logs (stream_id, time_msc, level, message) values ($1, $2, $3, $4)`,
     [e.streamId, l.time_msc, l.level === 'warn' ? 'warning' : l.level, l.message],
   )
-}
-
-/** A PostgreSQL error about the rows themselves (SQLSTATE classes 22 and 23), not about the database. */
-function isRowRefusal(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code)
 }

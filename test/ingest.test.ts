@@ -80,7 +80,11 @@ t.test('ingest', async (t) => {
       await new Promise((resolve) => ea.once('ack', () => setImmediate(resolve)))
       ea.dropConnection()
     })
-    t.ok(ea.counters.reconnects >= 2 && ea.counters.resent > 0, `the client reconnected ${ea.counters.reconnects} times and resent ${ea.counters.resent} messages`)
+    // How many messages a drop makes the client resend is up to timing: the engine commits every
+    // frame it read before it welcomes the client back, so only frames still in transit are resent
+    // (often none). What must hold is that the drops happened and nothing was stored twice.
+    t.ok(ea.counters.reconnects >= 2, `the client reconnected ${ea.counters.reconnects} times`)
+    t.comment(`resent after the drops: ${ea.counters.resent} messages`)
     await expectStored(t, backend, 7101, 'EURUSD', 'dropper', sent)
   })
 })

@@ -63,11 +63,15 @@ export function minuteBars(ticks: TickArrays, source: PriceSource, point: number
   const unit = pointOf(point, digits)
   let bar: Bar | undefined
   let end = -Infinity
+  /** Trade volume of the minute's ticks before its first price tick: the bar gets it when it opens. */
+  let early = 0
   for (let i = 0; i < ticks.length; i++) {
     const time = ticks.time_msc[i]!
+    if (i > 0 && time < ticks.time_msc[i - 1]!) throw new RangeError(`ticks out of time order at index ${i}: ${time} after ${ticks.time_msc[i - 1]}`)
     if (time >= end) {
       if (bar !== undefined) bars.push(bar)
       bar = undefined
+      early = 0
       end = time - (time % 60_000) + 60_000
     }
     const flags = ticks.flags[i]!
@@ -77,13 +81,14 @@ export function minuteBars(ticks: TickArrays, source: PriceSource, point: number
     const volume = (flags & TICK_FLAG_VOLUME) !== 0 ? ticks.volume_real[i]! : 0
     if (!(price > 0) || (flagless ? bar !== undefined && price === bar.close : (flags & changeFlag) === 0)) {
       if (bar !== undefined) bar.realVolume += volume
+      else early += volume
       continue
     }
     const bid = ticks.bid[i]!
     const ask = ticks.ask[i]!
     const spread = unit > 0 && bid > 0 && ask > 0 ? Math.round((ask - bid) / unit) : Infinity
     if (bar === undefined) {
-      bar = { time: end - 60_000, open: price, high: price, low: price, close: price, tickVolume: 1, realVolume: 0, spread }
+      bar = { time: end - 60_000, open: price, high: price, low: price, close: price, tickVolume: 1, realVolume: early, spread }
     } else {
       if (price > bar.high) bar.high = price
       if (price < bar.low) bar.low = price
@@ -107,7 +112,9 @@ export function rollUp(bars: readonly Bar[], tf: Timeframe): Bar[] {
   const out: Bar[] = []
   let bar: Bar | undefined
   let end = -Infinity
-  for (const b of bars) {
+  for (let i = 0; i < bars.length; i++) {
+    const b = bars[i]!
+    if (i > 0 && b.time <= bars[i - 1]!.time) throw new RangeError(`bars out of time order at index ${i}: ${b.time} after ${bars[i - 1]!.time}`)
     if (b.time >= end) {
       if (bar !== undefined) out.push(bar)
       const start = periodStart(tf, b.time)

@@ -35,13 +35,13 @@ export function periodStart(tf: Timeframe, timeMsc: number): number {
   return timeMsc - floorMod(timeMsc, LENGTH[tf])
 }
 
-/** Start of the period after the one starting at `start`. */
-export function nextPeriod(tf: Timeframe, start: number): number {
+/** Start of the period after the one holding `timeMsc`. */
+export function nextPeriod(tf: Timeframe, timeMsc: number): number {
   if (tf === 'MN1') {
-    const d = new Date(start)
+    const d = new Date(timeMsc)
     return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)
   }
-  return start + LENGTH[tf]
+  return periodStart(tf, timeMsc) + LENGTH[tf]
 }
 
 /**
@@ -66,12 +66,14 @@ export function withSources(list: string): Timeframe[] {
   const add = (tf: Timeframe) => {
     for (let t: Timeframe | null = tf; t !== null; t = sourceOf(t)) wanted.add(t)
   }
-  if (list.trim().toLowerCase() === 'all') TIMEFRAMES.forEach(add)
-  else {
-    for (const entry of list.split(',')) {
-      const name = entry.trim().toUpperCase()
-      const tf = TIMEFRAMES.find((x) => x === name)
-      if (tf === undefined) throw new Error(`${entry.trim() === '' ? 'an empty entry' : `"${entry.trim()}"`} is not a timeframe (${TIMEFRAMES.join(', ')})`)
+  for (const entry of list.split(',').map((e) => e.trim())) {
+    if (entry.toLowerCase() === 'all') TIMEFRAMES.forEach(add)
+    else {
+      const tf = TIMEFRAMES.find((x) => x === entry.toUpperCase())
+      if (tf === undefined) {
+        const what = entry === '' ? 'an empty entry' : `unknown timeframe "${entry}"`
+        throw new Error(`${what} in the timeframe list "${list}"; the timeframes are ${TIMEFRAMES.join(', ')}, or all`)
+      }
       add(tf)
     }
   }

@@ -44,6 +44,10 @@ export interface IngestReport {
   ratioToNaive: number
   /** At half the engine's maximum throughput. */
   ackP99Ms: number
+  /** Commit-to-bar lag p99 at half load, ms (median over repetitions); undefined when the engine built no bars (`--bar-timeframes none`). */
+  barLagP99Ms: number | undefined
+  /** The same at full load. */
+  fullLoadBarLagP99Ms: number | undefined
   /** Engine process, full load, VmHWM. */
   peakRssMb: number
   mbPerSec: number
@@ -114,7 +118,7 @@ export async function runIngest(o: BenchOptions, log: (s: string) => void): Prom
   for (let r = 1; r <= o.repeat; r++) {
     const h = await measure({ target: 'engine', database: o.database, clientThreads: o.clientThreads, client: o.client, workload: halfWorkload, engine: o.engine, ticksPerSec: halfRate, warmupMs: WARMUP_MS })
     halfLoad.push(h)
-    log(`[${r}/${o.repeat}] half load ${fmt(h.ticksPerSec)} ticks/s: ack p50 ${fmt(h.ack.p50, 1)} p99 ${fmt(h.ack.p99, 1)} max ${fmt(h.ack.max, 1)} ms`)
+    log(`[${r}/${o.repeat}] half load ${fmt(h.ticksPerSec)} ticks/s: ack p50 ${fmt(h.ack.p50, 1)} p99 ${fmt(h.ack.p99, 1)} max ${fmt(h.ack.max, 1)} ms${h.barLag ? `; bars lag p50 ${fmt(h.barLag.p50, 1)} p99 ${fmt(h.barLag.p99, 1)} ms over ${h.barLag.count} passes` : ''}`)
   }
   if (o.profileDir) {
     log(`profiling one more engine run into ${o.profileDir} ...`)
@@ -136,6 +140,8 @@ export async function runIngest(o: BenchOptions, log: (s: string) => void): Prom
     ratioToCeilingRawClient: engineRaw.length > 0 ? round(median(rawToCeiling), 3) : undefined,
     ratioToNaive: round(median(toNaive), 1),
     ackP99Ms: round(halfMedian.ack.p99, 1),
+    barLagP99Ms: halfLoad.every((h) => h.barLag) ? round(medianOf(halfLoad, (h) => h.barLag!.p99), 1) : undefined,
+    fullLoadBarLagP99Ms: engine.every((e) => e.barLag) ? round(medianOf(engine, (e) => e.barLag!.p99), 1) : undefined,
     peakRssMb: round(medianOf(engine, (e) => e.server.peakRssMb), 1),
     mbPerSec: round(medianOf(engine, (e) => e.mbPerSec), 1),
     ack: roundP(halfMedian.ack),
@@ -214,6 +220,7 @@ function targets(r: IngestReport, o: BenchOptions): TargetCheck[] {
   else list.push(check('engine >= 0.7 x raw COPY (PostgreSQL)', r.ratioToCeiling, 0.7, true))
   list.push(check('engine >= 20 x naive', r.ratioToNaive, 20, true, sqlite))
   list.push(check('ack p99 <= 25 ms at half the maximum throughput', r.ackP99Ms, 25, false, sqlite))
+  if (r.barLagP99Ms !== undefined) list.push(check('commit-to-bar lag p99 <= 250 ms at half the maximum throughput', r.barLagP99Ms, 250, false, sqlite))
   list.push(check(`peak RSS <= 300 MB with ${o.workload.eas} EAs at full load`, r.peakRssMb, 300, false, sqlite))
   return list
 }
@@ -250,6 +257,11 @@ export function formatIngest(r: IngestReport): string {
       ` (with the warm-up: p99 ${fmt(r.ackWithWarmup.p99, 1)}, max ${fmt(r.ackWithWarmup.max, 1)})`,
   )
   lines.push(`ack latency at full load: p50 ${fmt(r.fullLoadAck.p50, 1)}  p95 ${fmt(r.fullLoadAck.p95, 1)}  p99 ${fmt(r.fullLoadAck.p99, 1)}  max ${fmt(r.fullLoadAck.max, 1)} ms`)
+  lines.push(
+    r.barLagP99Ms === undefined
+      ? 'bars: not built in these runs (--bar-timeframes none)'
+      : `bars built from the ticks: commit-to-bar lag p99 ${fmt(r.barLagP99Ms, 1)} ms at half load, ${fmt(r.fullLoadBarLagP99Ms ?? NaN, 1)} ms at full load`,
+  )
   const c = r.engineCpu
   lines.push(
     `engine CPU at full load: ${fmt(c.cores, 2)} cores (main thread ${fmt(c.mainCores, 2)}, writer ${fmt(c.writerCores, 2)}, other ${fmt(c.otherCores, 2)}); ` +

@@ -168,7 +168,14 @@ CREATE TABLE public.backtests (
   CONSTRAINT backtests_timeframe_check CHECK (timeframe = ANY (ARRAY['M1'::text, 'M2'::text, 'M3'::text, 'M4'::text, 'M5'::text, 'M6'::text, 'M10'::text, 'M12'::text, 'M15'::text, 'M20'::text, 'M30'::text, 'H1'::text, 'H2'::text, 'H3'::text, 'H4'::text, 'H6'::text, 'H8'::text, 'H12'::text, 'D1'::text, 'W1'::text, 'MN1'::text]))
 );
 
-CREATE TABLE public.bars (
+CREATE TABLE public.bar_dirty (
+  symbol_id integer NOT NULL,
+  minute_msc bigint NOT NULL,
+  version integer DEFAULT 1 NOT NULL,
+  CONSTRAINT bar_dirty_pkey PRIMARY KEY (symbol_id, minute_msc)
+);
+
+CREATE TABLE public.built_bars (
   symbol_id integer NOT NULL,
   timeframe text NOT NULL,
   open_time_msc bigint NOT NULL,
@@ -176,13 +183,13 @@ CREATE TABLE public.bars (
   high double precision NOT NULL,
   low double precision NOT NULL,
   close double precision NOT NULL,
-  tick_volume bigint DEFAULT 0 NOT NULL,
-  real_volume double precision DEFAULT 0 NOT NULL,
-  spread integer DEFAULT 0 NOT NULL,
-  CONSTRAINT bars_pkey PRIMARY KEY (symbol_id, timeframe, open_time_msc),
-  CONSTRAINT bars_symbol_id_fkey FOREIGN KEY (symbol_id) REFERENCES public.symbols(id),
-  CONSTRAINT bars_ohlc_check CHECK (low <= open AND low <= close AND high >= open AND high >= close),
-  CONSTRAINT bars_timeframe_check CHECK (timeframe = ANY (ARRAY['M1'::text, 'M2'::text, 'M3'::text, 'M4'::text, 'M5'::text, 'M6'::text, 'M10'::text, 'M12'::text, 'M15'::text, 'M20'::text, 'M30'::text, 'H1'::text, 'H2'::text, 'H3'::text, 'H4'::text, 'H6'::text, 'H8'::text, 'H12'::text, 'D1'::text, 'W1'::text, 'MN1'::text]))
+  tick_volume bigint NOT NULL,
+  real_volume double precision NOT NULL,
+  spread integer NOT NULL,
+  CONSTRAINT built_bars_pkey PRIMARY KEY (symbol_id, timeframe, open_time_msc),
+  CONSTRAINT built_bars_symbol_id_fkey FOREIGN KEY (symbol_id) REFERENCES public.symbols(id),
+  CONSTRAINT built_bars_ohlc_check CHECK (low <= open AND low <= close AND high >= open AND high >= close),
+  CONSTRAINT built_bars_timeframe_check CHECK (timeframe = ANY (ARRAY['M1'::text, 'M2'::text, 'M3'::text, 'M4'::text, 'M5'::text, 'M6'::text, 'M10'::text, 'M12'::text, 'M15'::text, 'M20'::text, 'M30'::text, 'H1'::text, 'H2'::text, 'H3'::text, 'H4'::text, 'H6'::text, 'H8'::text, 'H12'::text, 'D1'::text, 'W1'::text, 'MN1'::text]))
 );
 
 CREATE TABLE public.command_deliveries (
@@ -258,6 +265,23 @@ CREATE TABLE public.deals (
   CONSTRAINT deals_entry_check CHECK (entry = ANY (ARRAY['in'::text, 'out'::text, 'inout'::text, 'out_by'::text])),
   CONSTRAINT deals_reason_check CHECK (reason = ANY (ARRAY['client'::text, 'mobile'::text, 'web'::text, 'expert'::text, 'sl'::text, 'tp'::text, 'so'::text, 'rollover'::text, 'vmargin'::text, 'split'::text, 'corporate_action'::text])),
   CONSTRAINT deals_type_check CHECK (type = ANY (ARRAY['buy'::text, 'sell'::text, 'balance'::text, 'credit'::text, 'charge'::text, 'correction'::text, 'bonus'::text, 'commission'::text, 'commission_daily'::text, 'commission_monthly'::text, 'commission_agent_daily'::text, 'commission_agent_monthly'::text, 'interest'::text, 'buy_canceled'::text, 'sell_canceled'::text, 'dividend'::text, 'dividend_franked'::text, 'tax'::text]))
+);
+
+CREATE TABLE public.ea_bars (
+  symbol_id integer NOT NULL,
+  timeframe text NOT NULL,
+  open_time_msc bigint NOT NULL,
+  open double precision NOT NULL,
+  high double precision NOT NULL,
+  low double precision NOT NULL,
+  close double precision NOT NULL,
+  tick_volume bigint DEFAULT 0 NOT NULL,
+  real_volume double precision DEFAULT 0 NOT NULL,
+  spread integer DEFAULT 0 NOT NULL,
+  CONSTRAINT bars_pkey PRIMARY KEY (symbol_id, timeframe, open_time_msc),
+  CONSTRAINT bars_symbol_id_fkey FOREIGN KEY (symbol_id) REFERENCES public.symbols(id),
+  CONSTRAINT bars_ohlc_check CHECK (low <= open AND low <= close AND high >= open AND high >= close),
+  CONSTRAINT bars_timeframe_check CHECK (timeframe = ANY (ARRAY['M1'::text, 'M2'::text, 'M3'::text, 'M4'::text, 'M5'::text, 'M6'::text, 'M10'::text, 'M12'::text, 'M15'::text, 'M20'::text, 'M30'::text, 'H1'::text, 'H2'::text, 'H3'::text, 'H4'::text, 'H6'::text, 'H8'::text, 'H12'::text, 'D1'::text, 'W1'::text, 'MN1'::text]))
 );
 
 CREATE TABLE public.ea_heartbeats (
@@ -842,6 +866,35 @@ CREATE INDEX signals_stream_time_idx ON public.signals USING btree (stream_id, t
 CREATE INDEX streams_account_magic_idx ON public.streams USING btree (account_id, magic);
 
 CREATE UNIQUE INDEX tokens_live_name_key ON public.tokens USING btree (name) WHERE (revoked_at IS NULL);
+
+CREATE VIEW public.bars AS SELECT ea_bars.symbol_id,
+    ea_bars.timeframe,
+    ea_bars.open_time_msc,
+    ea_bars.open,
+    ea_bars.high,
+    ea_bars.low,
+    ea_bars.close,
+    ea_bars.tick_volume,
+    ea_bars.real_volume,
+    ea_bars.spread,
+    'ea'::text AS source
+   FROM public.ea_bars
+UNION ALL
+ SELECT b.symbol_id,
+    b.timeframe,
+    b.open_time_msc,
+    b.open,
+    b.high,
+    b.low,
+    b.close,
+    b.tick_volume,
+    b.real_volume,
+    b.spread,
+    'built'::text AS source
+   FROM public.built_bars b
+  WHERE NOT (EXISTS ( SELECT 1
+           FROM public.ea_bars e
+          WHERE e.symbol_id = b.symbol_id AND e.timeframe = b.timeframe AND e.open_time_msc = b.open_time_msc));
 
 CREATE OR REPLACE FUNCTION public.mt5e_refuse_audit_update()
  RETURNS trigger

@@ -150,7 +150,14 @@ CREATE TABLE backtests (
   CONSTRAINT backtests_range_check CHECK (to_msc >= from_msc)
 );
 
-CREATE TABLE bars (
+CREATE TABLE bar_dirty (
+  symbol_id INTEGER NOT NULL REFERENCES symbols (id),
+  minute_msc INTEGER NOT NULL,
+  version INTEGER NOT NULL DEFAULT 1,
+  PRIMARY KEY (symbol_id, minute_msc)
+) WITHOUT ROWID;
+
+CREATE TABLE built_bars (
   symbol_id INTEGER NOT NULL REFERENCES symbols (id),
   timeframe TEXT NOT NULL CHECK (timeframe IN ('M1', 'M2', 'M3', 'M4', 'M5', 'M6', 'M10', 'M12',
     'M15', 'M20', 'M30', 'H1', 'H2', 'H3', 'H4', 'H6', 'H8', 'H12', 'D1', 'W1', 'MN1')),
@@ -159,11 +166,11 @@ CREATE TABLE bars (
   high REAL NOT NULL,
   low REAL NOT NULL,
   close REAL NOT NULL,
-  tick_volume INTEGER NOT NULL DEFAULT 0,
-  real_volume REAL NOT NULL DEFAULT 0,
-  spread INTEGER NOT NULL DEFAULT 0,
+  tick_volume INTEGER NOT NULL,
+  real_volume REAL NOT NULL,
+  spread INTEGER NOT NULL,
   PRIMARY KEY (symbol_id, timeframe, open_time_msc),
-  CONSTRAINT bars_ohlc_check CHECK (low <= open AND low <= close AND high >= open AND high >= close)
+  CONSTRAINT built_bars_ohlc_check CHECK (low <= open AND low <= close AND high >= open AND high >= close)
 ) WITHOUT ROWID;
 
 CREATE TABLE command_deliveries (
@@ -234,6 +241,22 @@ CREATE TABLE deals (
   received_at INTEGER NOT NULL DEFAULT (CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)),
   PRIMARY KEY (account_id, ticket)
 );
+
+CREATE TABLE "ea_bars" (
+  symbol_id INTEGER NOT NULL REFERENCES symbols (id),
+  timeframe TEXT NOT NULL CHECK (timeframe IN ('M1', 'M2', 'M3', 'M4', 'M5', 'M6', 'M10', 'M12',
+    'M15', 'M20', 'M30', 'H1', 'H2', 'H3', 'H4', 'H6', 'H8', 'H12', 'D1', 'W1', 'MN1')),
+  open_time_msc INTEGER NOT NULL,
+  open REAL NOT NULL,
+  high REAL NOT NULL,
+  low REAL NOT NULL,
+  close REAL NOT NULL,
+  tick_volume INTEGER NOT NULL DEFAULT 0,
+  real_volume REAL NOT NULL DEFAULT 0,
+  spread INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (symbol_id, timeframe, open_time_msc),
+  CONSTRAINT bars_ohlc_check CHECK (low <= open AND low <= close AND high >= open AND high >= close)
+) WITHOUT ROWID;
 
 CREATE TABLE ea_heartbeats (
   stream_id INTEGER NOT NULL REFERENCES streams (id),
@@ -735,6 +758,17 @@ CREATE INDEX signals_stream_time_idx ON signals (stream_id, time_msc);
 CREATE INDEX streams_account_magic_idx ON streams (account_id, magic);
 
 CREATE UNIQUE INDEX tokens_live_name_key ON tokens (name) WHERE revoked_at IS NULL;
+
+CREATE VIEW bars AS
+SELECT symbol_id, timeframe, open_time_msc, open, high, low, close, tick_volume, real_volume, spread, 'ea' AS source
+FROM ea_bars
+UNION ALL
+SELECT b.symbol_id, b.timeframe, b.open_time_msc, b.open, b.high, b.low, b.close, b.tick_volume, b.real_volume, b.spread, 'built' AS source
+FROM built_bars b
+WHERE NOT EXISTS (
+  SELECT 1 FROM ea_bars e
+  WHERE e.symbol_id = b.symbol_id AND e.timeframe = b.timeframe AND e.open_time_msc = b.open_time_msc
+);
 
 CREATE TRIGGER accounts_touch_updated_at AFTER UPDATE ON accounts
 FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at

@@ -3,6 +3,7 @@
  * the command router and the gateway. `close()` stops accepting, commits and acknowledges what is
  * in flight, and closes everything it opened.
  */
+import { BarScheduler, type BarSchedulerCounters } from './aggregate/scheduler.js'
 import { CommandRouter } from './commands/router.js'
 import type { ResolvedConfig } from './config/resolve.js'
 import { EngineError, ErrorCodes } from './errors.js'
@@ -14,6 +15,8 @@ import { CloseCodes } from './protocol/messages.js'
 import { openStorage } from './db/storage/open.js'
 import { listTokens } from './db/sql/tokens.js'
 import type { Storage } from './db/storage/types.js'
+import { createAggregatorPool } from './workers/aggregator-pool.js'
+import type { WriteOutcome } from './workers/tasks.js'
 import { createWriterPool } from './workers/writer-pool.js'
 
 export interface Engine {
@@ -27,9 +30,20 @@ export interface Engine {
   readonly url: string | undefined
   readonly port: number | undefined
   readonly counters: { ingest: IngestCounters; gateway: Gateway['counters'] | undefined }
+  /** The bar aggregator; undefined when no timeframe is built (`barTimeframes` none) or without the gateway. */
+  readonly bars: BarAggregation | undefined
   /** Stops accepting, commits and acknowledges what is in flight, closes connections and the pool. */
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
+}
+
+/** What the engine shows of its bar aggregator. */
+export interface BarAggregation {
+  readonly counters: BarSchedulerCounters
+  /** Resolves once every committed tick is in the bars (no pass running or queued). */
+  idle(): Promise<void>
+  /** Commit-to-stored lags of the most recent passes, ms. */
+  lags(): Float64Array
 }
 
 export interface StartOptions {
@@ -55,7 +69,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
   const ingestCounters: IngestCounters = { batches: 0, ticks: 0, records: 0, skipped: 0, failedBatches: 0, pendingBytes: 0, pauses: 0 }
   if (options.serve === false) {
     const close = async () => {}
-    return { applied, status, warnings, url: undefined, port: undefined, counters: { ingest: ingestCounters, gateway: undefined }, close, [Symbol.asyncDispose]: close }
+    return { applied, status, warnings, url: undefined, port: undefined, counters: { ingest: ingestCounters, gateway: undefined }, bars: undefined, close, [Symbol.asyncDispose]: close }
   }
   const log = options.log ?? silentLogger
   const pool = createWriterPool(
@@ -65,16 +79,31 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
       synchronous: config.synchronous,
       busyTimeoutMs: config.busyTimeoutMs,
       writeDelayMs: config.writeDelayMs,
+      buildBars: config.barTimeframes.length > 0,
     },
     config.writers,
     log,
   )
+  const bars =
+    config.barTimeframes.length > 0
+      ? new BarScheduler(
+          createAggregatorPool(
+            { database: config.database, dialect: config.dialect, busyTimeoutMs: config.busyTimeoutMs, timeframes: config.barTimeframes },
+            1,
+            log,
+          ),
+          pool,
+          { log },
+        )
+      : undefined
   const ingest = new Ingest(pool, {
     batchRows: config.batchRows,
     flushMs: config.flushMs,
     maxStreamBytes: Math.max(config.maxFrameBytes * 4, config.maxPendingBytes / 16),
     maxTotalBytes: config.maxPendingBytes,
+    ...(bars ? { onCommit: (outcome: WriteOutcome) => bars.committed(outcome.barSymbols) } : {}),
   })
+  void bars?.start()
   const commands = new CommandRouter(pool, { log })
   let gateway: Gateway
   try {
@@ -100,6 +129,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
     )
   } catch (err) {
     commands.close()
+    await bars?.close()
     await pool.close()
     const cause = (err as { code?: unknown }).code
     throw new EngineError(
@@ -114,6 +144,8 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
     (closing ??= (async () => {
       await gateway.stopAccepting()
       await ingest.drain()
+      // the passes running finish (the writer stores them); what is still listed waits for the next start
+      await bars?.close()
       commands.close()
       await gateway.close(CloseCodes.GOING_AWAY, 'engine shutting down')
       await pool.close()
@@ -125,6 +157,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
     url: gateway.url,
     port: gateway.port,
     counters: { ingest: ingest.counters, gateway: gateway.counters },
+    bars,
     close,
     [Symbol.asyncDispose]: close,
   }

@@ -27,6 +27,7 @@ export function outcomeOf(batch: WriteBatch, extra: Partial<WriteOutcome> = {}):
     committed: batch.streams.map((s) => ({ streamId: s.streamId, seq: s.toSeq })),
     counts: { ticks: batch.segments.reduce((n, s) => n + s.count, 0), records: batch.records.length, skipped: 0 },
     commandChanges: [],
+    barSymbols: [],
     commitMs: 0,
     ...extra,
   }

@@ -9,6 +9,7 @@ import { resolveConfig, type EngineOptions } from '../../src/config/resolve.js'
 import { startEngine } from '../../src/engine.js'
 import type { HostReply, HostRequest, HostStats } from './messages.js'
 import { repoRoot } from './paths.js'
+import { percentiles } from './stats.js'
 
 const flags = JSON.parse(process.argv[2] ?? '{}') as Partial<EngineOptions>
 const send = (reply: HostReply) => process.send!(reply)
@@ -34,6 +35,9 @@ function stats(): HostStats {
     ...memory(),
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     eventLoopUtilization: performance.eventLoopUtilization().utilization,
+    ...(engine.bars && {
+      bars: { passes: engine.bars.counters.passes, minutes: engine.bars.counters.minutes, failures: engine.bars.counters.failures, lag: percentiles(engine.bars.lags()) },
+    }),
   }
 }
 

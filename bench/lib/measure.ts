@@ -46,6 +46,8 @@ export interface Run {
   ack: Percentiles
   /** The same, warm-up included. */
   ackAll: Percentiles
+  /** Commit-to-bar lag of the engine's latest aggregation passes when the load ended, ms (absent when it builds no bars). */
+  barLag?: Percentiles
   /** Paced runs: sends that left late because the window was full. */
   lateSends: number
   server: {
@@ -225,6 +227,7 @@ function summarise(
     loadGenerator: { cores: loadMs / wall, usPerTick: (loadMs * 1000) / ticks },
     stored,
     exact,
+    ...(after.stats.bars && { barLag: after.stats.bars.lag }),
   }
   if (o.target === 'engine') {
     const c0 = before.stats.ingest

@@ -3,6 +3,7 @@
  * host, the naive server, the load generator and its EA threads.
  */
 import type { IngestCounters } from '../../src/ingest/ingest.js'
+import type { Percentiles } from './stats.js'
 import type { WorkloadOptions } from './workload.js'
 
 // --- engine host and naive server <-> orchestrator ---------------------------------------------
@@ -24,6 +25,8 @@ export interface HostStats {
   externalBytes: number
   /** Of the main thread, since the process started. */
   eventLoopUtilization: number
+  /** The bar aggregator, when the engine builds bars: passes so far and the commit-to-bar lag of the latest ones, ms. */
+  bars?: { passes: number; minutes: number; failures: number; lag: Percentiles }
 }
 
 export type HostReply =

@@ -29,7 +29,7 @@ export function maskedIo(io: Io): Io {
 export type Options = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>
 
 /** The parseArgs entries of the engine options whose flags `command` takes. */
-export function engineFlags(command: 'every' | 'start' | 'command send'): Options {
+export function engineFlags(command: 'every' | 'start' | 'command send' | 'bars'): Options {
   const entries = optionNames
     .filter((name) => takesFlag(name, command))
     .map((name) => [flagKey(name), { type: options[name].negatable ? 'boolean' : 'string' }] as const)
@@ -37,7 +37,7 @@ export function engineFlags(command: 'every' | 'start' | 'command send'): Option
 }
 
 /** Engine options of `command`, in the table's order. */
-export function engineOptionNames(command: 'every' | 'start' | 'command send'): OptionName[] {
+export function engineOptionNames(command: 'every' | 'start' | 'command send' | 'bars'): OptionName[] {
   return optionNames.filter((name) => takesFlag(name, command))
 }
 

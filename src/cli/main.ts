@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `mt5-engine`: the command line. One file per command family (start, migrate, token, command);
+ * `mt5-engine`: the command line. One file per command family (start, migrate, token, command, bars);
  * configuration goes through resolveConfig, so flags, `MT5E_*` variables and the config file mean
  * the same everywhere.
  */
@@ -8,6 +8,7 @@ import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { optionNames, optionsHelp, optionsMarkdown } from '../config/options.js'
 import { EngineError, ErrorCodes } from '../errors.js'
+import { barsCommand, barsUsageLines } from './bars.js'
 import { commandCommand, commandUsageLines } from './command.js'
 import { commonOptionsUsage, fail, maskedIo, type Io } from './io.js'
 import { migrate, migrateUsageLines } from './migrate.js'
@@ -19,7 +20,7 @@ export type { Io }
 export const usage = `mt5-engine: a data engine for MetaTrader 5
 
 Usage:
-${startUsage}${migrateUsageLines}${tokenUsageLines}${commandUsageLines}  mt5-engine help options [--markdown]
+${startUsage}${migrateUsageLines}${tokenUsageLines}${commandUsageLines}${barsUsageLines}  mt5-engine help options [--markdown]
 
 Options for start:
 ${startOptionsUsage}
@@ -40,6 +41,8 @@ export async function runCli(argv: string[], rawIo: Io): Promise<number> {
         return await tokenCommand(rest, io)
       case 'command':
         return await commandCommand(rest, io)
+      case 'bars':
+        return await barsCommand(rest, io)
       case 'help':
         if (rest[0] === 'options') return helpOptions(rest.slice(1), io)
         io.out(usage)

@@ -5,6 +5,7 @@
  */
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { TIMEFRAMES, withSources, type Timeframe } from '../aggregate/timeframes.js'
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log.js'
 
 /** Thrown by a parser; the caller names where the value came from (a flag, a variable, a file key). */
@@ -59,8 +60,20 @@ export const text: Parser<string> = (value) => {
   return value
 }
 
+/** `all`, `none` or a comma-separated list of timeframes, with the ones they are rolled up from. */
+export const timeframeList: Parser<readonly Timeframe[]> = (value) => {
+  if (Array.isArray(value)) value = value.join(',')
+  if (typeof value !== 'string' || value.trim() === '') throw new InvalidValue('all, none, or a list of timeframes such as M1,M5,H1')
+  if (value.trim().toLowerCase() === 'none') return []
+  try {
+    return withSources(value)
+  } catch (err) {
+    throw new InvalidValue(`all, none, or a list of timeframes such as M1,M5,H1 (${(err as Error).message})`)
+  }
+}
+
 /** Which commands take an option's flag: every command, or the named ones. */
-export type Commands = 'every' | readonly ('start' | 'command send')[]
+export type Commands = 'every' | readonly ('start' | 'command send' | 'bars')[]
 
 export interface OptionSpec<T> {
   /** `--batch-rows`. */
@@ -225,6 +238,23 @@ export const options = {
     metavar: 'N',
     commands: startOnly,
     help: 'PostgreSQL writer workers; SQLite always has one writer',
+  }),
+  /**
+   * The bar timeframes built from ticks: `all` (default, M1 to MN1), `none`, or a list such as
+   * `M1,M5,H1,D1`; the timeframes a listed one is rolled up from are built too (docs/BARS.md).
+   */
+  barTimeframes: option<readonly Timeframe[]>({
+    flag: '--bar-timeframes',
+    env: 'MT5E_BAR_TIMEFRAMES',
+    default: TIMEFRAMES,
+    defaultText: '`all`',
+    parse: timeframeList,
+    metavar: 'LIST',
+    commands: ['start', 'bars'],
+    help: 'bar timeframes built from ticks: all, none, or a list like M1,M5,H1',
+    doc:
+      'bar timeframes built from ticks: `all` (M1 to MN1), `none`, or a list like `M1,M5,H1`; the timeframes a listed ' +
+      'one is rolled up from are built too ([docs/BARS.md](docs/BARS.md))',
   }),
   /** Rows gathered before a write starts at once. Default 2000 (see `npm run bench -- sweep`). */
   batchRows: option({
@@ -458,7 +488,7 @@ export const envNames = derive((spec) => spec.env)
 /** Command-line flag for each option. */
 export const flagNames = derive((spec) => spec.flag)
 
-export function takesFlag(name: OptionName, command: 'start' | 'command send' | 'every'): boolean {
+export function takesFlag(name: OptionName, command: 'start' | 'command send' | 'bars' | 'every'): boolean {
   const commands = options[name].commands
   return commands === 'every' ? command === 'every' : command !== 'every' && commands.includes(command)
 }

@@ -22,6 +22,8 @@ export interface IngestOptions {
   maxStreamBytes: number
   /** Bytes of pending messages all streams together may hold before every connection stops reading. */
   maxTotalBytes: number
+  /** Told of every committed batch, after its streams are: the bar aggregator listens here. */
+  onCommit?: (outcome: WriteOutcome) => void
 }
 
 /** What ingest tells a stream's connection. */
@@ -289,6 +291,7 @@ export class Ingest {
       if (seq > (this.#committedSeq.get(state.streamId) ?? 0)) this.#committedSeq.set(state.streamId, seq)
       state.sink.committed(seq, changes)
     }
+    this.#options.onCommit?.(outcome)
   }
 
   #timed(chosen: Chosen[], started: number, commitMs: number): void {

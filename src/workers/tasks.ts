@@ -2,6 +2,8 @@
  * Messages between the main thread and the writer workers, as plain data. Errors cross as
  * `TaskError` values, never as thrown objects: structured clone drops their properties.
  */
+import type { Timeframe } from '../aggregate/timeframes.js'
+import type { BarChanges } from '../db/sql/bars.js'
 import type { ErrorCode } from '../errors.js'
 import type { CommandStatus, CommandType, EaHello, ProtocolErrorCode, ProtocolErrors } from '../protocol/messages.js'
 
@@ -12,6 +14,8 @@ export interface WriterConfig {
   busyTimeoutMs: number
   /** Testing aid: every write task sleeps this long first, to make the writer the bottleneck. */
   writeDelayMs: number
+  /** List each minute ticks fall in for the bar aggregator (false when no timeframe is built). */
+  buildBars: boolean
 }
 
 /**
@@ -110,6 +114,8 @@ export interface WriteOutcome {
   /** Rows written, by kind (messages at or below the high-water mark are skipped, not counted). */
   counts: { ticks: number; records: number; skipped: number }
   commandChanges: CommandChange[]
+  /** Symbols whose bars the batch's ticks made out of date (listed in bar_dirty), when bars are built. */
+  barSymbols: number[]
   /** Time inside the transaction, BEGIN to COMMIT, ms. */
   commitMs: number
 }
@@ -158,8 +164,27 @@ export interface CreatedCommand extends PendingCommand {
   status: CommandStatus
 }
 
+export interface AggregatorConfig {
+  database: string
+  dialect: 'sqlite' | 'postgres'
+  busyTimeoutMs: number
+  /** The timeframes built, M1 first, each after the one it is rolled up from. */
+  timeframes: readonly Timeframe[]
+}
+
+/** What one aggregation pass computed, for the writer to store; `more` when minutes were left for the next pass. */
+export interface BarPass {
+  changes: BarChanges
+  more: boolean
+  /** Ticks read. */
+  ticks: number
+}
+
+export type AggregatorTask = { kind: 'pass'; symbolId: number; limit: number } | { kind: 'dirty_symbols' }
+
 export type WriterTask =
   | { kind: 'authenticate'; token: string }
+  | { kind: 'bars_apply'; changes: BarChanges }
   | { kind: 'register'; hello: EaHello; tokenId: number; now: number }
   | { kind: 'write'; batch: WriteBatch }
   | { kind: 'command_create'; command: NewCommand; now: number }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
 import { maskSecrets } from '../db/url.js'
 import { silentLogger, type Logger } from '../log.js'
+import type { BarChanges } from '../db/sql/bars.js'
 import type { EaHello } from '../protocol/messages.js'
 import type {
   AuthResult,
@@ -39,6 +40,8 @@ export interface WriterPool {
   /** Registers the EA of `hello` for the token that said it, if its scope allows. */
   register(hello: EaHello, tokenId: number): Promise<TaskResult<RegisterResult>>
   write(batch: WriteBatch): Promise<TaskResult<WriteOutcome>>
+  /** Stores an aggregation pass's bars and takes its minutes off the work list; resolves to how many left it. */
+  applyBars(changes: BarChanges): Promise<TaskResult<number>>
   createCommand(command: NewCommand): Promise<TaskResult<CreatedCommand>>
   commandDelivered(commandId: string, streamId: number): Promise<TaskResult<boolean>>
   expireCommands(): Promise<TaskResult<CommandChange[]>>
@@ -130,6 +133,7 @@ export function createWriterPool(config: WriterConfig, writers: number, log: Log
     authenticate: (token) => run({ kind: 'authenticate', token }),
     register: (hello, tokenId) => run({ kind: 'register', hello, tokenId, now: Date.now() }),
     write,
+    applyBars: (changes) => run({ kind: 'bars_apply', changes }),
     createCommand: (command) => run({ kind: 'command_create', command, now: Date.now() }),
     commandDelivered: (commandId, streamId) => run({ kind: 'command_delivered', commandId, streamId, now: Date.now() }),
     expireCommands: () => run({ kind: 'commands_expire', now: Date.now() }),

@@ -13,6 +13,7 @@ import { databaseErrorInfo, type Storage } from '../db/storage/types.js'
 import { createCommand, expireDue, markDelivered, PENDING_LOAD, pendingForStream } from '../db/sql/commands.js'
 import { SymbolCache, writeBatch } from '../db/sql/write-batch.js'
 import { registerStream } from '../db/sql/streams.js'
+import { applyBarChanges } from '../db/sql/bars.js'
 import { verifyToken } from '../db/sql/tokens.js'
 import type { TaskError, TaskResult, WriterConfig, WriterTask } from './tasks.js'
 
@@ -77,7 +78,7 @@ async function run(task: WriterTask): Promise<unknown> {
       writing++
       try {
         if (config.writeDelayMs > 0) await sleep(config.writeDelayMs)
-        const outcome = await writeBatch(storage, task.batch, symbols)
+        const outcome = await writeBatch(storage, task.batch, symbols, { markBars: config.buildBars })
         rowsSinceCheckpoint += outcome.counts.ticks + outcome.counts.records
         return outcome
       } finally {
@@ -85,6 +86,8 @@ async function run(task: WriterTask): Promise<unknown> {
         if (writing === 0 && rowsSinceCheckpoint >= IDLE_CHECKPOINT_ROWS && storage.checkpoint) setImmediate(() => void idleCheckpoint(storage))
       }
     }
+    case 'bars_apply':
+      return storage.transaction((tx) => applyBarChanges(tx, task.changes))
     case 'command_create':
       return storage.transaction((tx) => createCommand(tx, task.command, task.now))
     case 'command_delivered':

@@ -58,7 +58,15 @@ export class SymbolCache {
  */
 const TICK_STATEMENT_ROWS = [512, 64, 8, 1]
 
-export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: SymbolCache, now = Date.now()): Promise<WriteOutcome> {
+export interface WriteBatchOptions {
+  /** The commit time stamped on rows that carry one. Default: now. */
+  now?: number
+  /** Leave each minute the ticks fall in on the aggregator's work list (bar_dirty). Default false. */
+  markBars?: boolean
+}
+
+export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: SymbolCache, options: WriteBatchOptions = {}): Promise<WriteOutcome> {
+  const now = options.now ?? Date.now()
   const learned: [number, string, number][] = []
   let began = 0
   const outcome = await storage.transaction(async (tx) => {
@@ -97,7 +105,11 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
       }
       segments.push({ segment, symbolId: await resolveSymbol(segment, segment.symbol) })
     }
-    if (segments.length > 0) ticks += await insertTicks(tx, storage.dialect, batch.ticks!, segments)
+    let barSymbols: number[] = []
+    if (segments.length > 0) {
+      ticks += await insertTicks(tx, storage.dialect, batch.ticks!, segments)
+      if (options.markBars) barSymbols = await markBarMinutes(tx, batch.ticks!, segments)
+    }
     for (const { segment } of segments) if (segment.gap) await recordGap(tx, segment, now)
     const commandChanges: CommandChange[] = []
     for (const entry of batch.records) {
@@ -123,7 +135,7 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
       if (seq > (hwm.get(s.streamId) ?? 0)) await setHighWater(tx, s.streamId, seq, now)
       committed.push({ streamId: s.streamId, seq })
     }
-    return { committed, counts: { ticks, records, skipped }, commandChanges, commitMs: 0 }
+    return { committed, counts: { ticks, records, skipped }, commandChanges, barSymbols, commitMs: 0 }
   })
   // from BEGIN (not from the call: the transaction may have queued behind another) to COMMIT
   outcome.commitMs = performance.now() - began
@@ -197,6 +209,53 @@ async function insertTicks(tx: Queryable, dialect: Dialect, cols: TickColumns, s
     await tx.query(tickInsertSql(n), params)
   }
   return count
+}
+
+const MINUTE_MS = 60_000
+/** bar_dirty rows per statement (2 parameters each). */
+const DIRTY_STATEMENT_ROWS = 256
+
+/**
+ * Puts every minute the segments' ticks fall in on the aggregator's work list, in the ticks' own
+ * transaction: a committed tick always leaves its minute there, so no bar update is lost to a
+ * crash between the commit and the aggregation. A minute already listed has its version raised,
+ * which tells an aggregation computing it meanwhile that it is out of date. Rows go in sorted
+ * (symbol, minute), the order every writer takes their locks in on PostgreSQL. Returns the
+ * symbols touched.
+ */
+async function markBarMinutes(tx: Queryable, cols: TickColumns, segments: { segment: TickSegment; symbolId: number }[]): Promise<number[]> {
+  const minutes = new Map<number, Set<number>>()
+  for (const { segment, symbolId } of segments) {
+    let set = minutes.get(symbolId)
+    if (set === undefined) minutes.set(symbolId, (set = new Set()))
+    let previous = -1
+    for (let i = segment.start, end = segment.start + segment.count; i < end; i++) {
+      const t = cols.time_msc[i]!
+      const minute = t - (t % MINUTE_MS)
+      if (minute !== previous) set.add((previous = minute))
+    }
+  }
+  const rows: number[] = []
+  const symbolIds = [...minutes.keys()].sort((a, b) => a - b)
+  for (const symbolId of symbolIds) for (const minute of [...minutes.get(symbolId)!].sort((a, b) => a - b)) rows.push(symbolId, minute)
+  for (let from = 0; from < rows.length; from += DIRTY_STATEMENT_ROWS * 2) {
+    const chunk = rows.slice(from, from + DIRTY_STATEMENT_ROWS * 2)
+    await tx.query(dirtyInsertSql(chunk.length / 2), chunk)
+  }
+  return symbolIds
+}
+
+const dirtyInsertTexts = new Map<number, string>()
+function dirtyInsertSql(rows: number): string {
+  let text = dirtyInsertTexts.get(rows)
+  if (text === undefined) {
+    const tuples: string[] = []
+    for (let r = 0; r < rows; r++) tuples.push(`($${2 * r + 1}, $${2 * r + 2})`)
+    text = `insert into bar_dirty (symbol_id, minute_msc) values ${tuples.join(', ')}
+            on conflict (symbol_id, minute_msc) do update set version = bar_dirty.version + 1`
+    if (dirtyInsertTexts.size < 64) dirtyInsertTexts.set(rows, text)
+  }
+  return text
 }
 
 /** The ordinal of each tick of the segment within its millisecond. */
@@ -366,7 +425,7 @@ async function writeSymbolSpec(tx: Queryable, owner: SymbolOwner, s: SymbolSpec,
 async function writeBars(tx: Queryable, symbolId: number, b: BarBatch): Promise<void> {
   for (let i = 0; i < b.time.length; i++) {
     await tx.query(
-      `insert into bars (symbol_id, timeframe, open_time_msc, open, high, low, close, tick_volume, real_volume, spread)
+      `insert into ea_bars (symbol_id, timeframe, open_time_msc, open, high, low, close, tick_volume, real_volume, spread)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        on conflict (symbol_id, timeframe, open_time_msc) do update set
          open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,

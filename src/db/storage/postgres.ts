@@ -207,7 +207,8 @@ class PostgresStorage implements Storage {
     return this.#direct.insertRows(table, columns, rows)
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>, _options?: TransactionOptions): Promise<T> {
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    if (options.readOnly) return (await this.#sql.begin('read only', (tx) => fn(queryable(tx, true)))) as T
     return (await this.#sql.begin((tx) => fn(queryable(tx, true)))) as T
   }
 

@@ -145,7 +145,7 @@ class SqliteStorage implements Storage {
       if (options.foreignKeysOff) db.pragma('foreign_keys = OFF')
       try {
         if (db.inTransaction) db.exec('ROLLBACK')
-        db.exec('BEGIN IMMEDIATE')
+        db.exec(options.readOnly ? 'BEGIN' : 'BEGIN IMMEDIATE')
         try {
           const result = await fn(this.#direct)
           if (options.foreignKeysOff) checkForeignKeys(db)

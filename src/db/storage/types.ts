@@ -32,6 +32,12 @@ export interface TransactionOptions {
    * violation. Needed for table rebuilds. Ignored on PostgreSQL.
    */
   foreignKeysOff?: boolean
+  /**
+   * A transaction that only reads, for one consistent snapshot over several queries: SQLite
+   * `BEGIN` (deferred: it takes no write lock, so it works on a read-only connection and never
+   * waits for the writer), PostgreSQL `BEGIN READ ONLY`.
+   */
+  readOnly?: boolean
 }
 
 /**

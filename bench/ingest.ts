@@ -75,7 +75,7 @@ export interface IngestReport {
   exact: boolean
   workload: BenchOptions['workload']
   naiveTicks: number
-  engineSettings: { batchRows: number; flushMs: number; writers: number; maxInflight: number; maxPendingBytes: number; synchronous: string }
+  engineSettings: { batchRows: number; flushMs: number; writers: number; maxInflight: number; maxPendingBytes: number; synchronous: string; barTimeframes: string }
   machine: Machine
   command: string
 }
@@ -192,6 +192,7 @@ export function engineSettings(o: BenchOptions): IngestReport['engineSettings'] 
     maxInflight: e.maxInflight,
     maxPendingBytes: e.maxPendingBytes,
     synchronous: o.database.synchronous,
+    barTimeframes: e.barTimeframes.length === 0 ? 'none' : e.barTimeframes.length === 21 ? 'all' : e.barTimeframes.join(','),
   }
 }
 

@@ -3,6 +3,7 @@
  * with --json) and saves it in bench/results/. Progress goes to stderr.
  */
 import { rmSync } from 'node:fs'
+import { formatBars, runBars } from './bars.js'
 import { formatCeiling, runCeilingScenario } from './ceiling.js'
 import { formatIngest, runIngest } from './ingest.js'
 import { formatJunkFlood, runJunkFlood } from './junk-flood.js'
@@ -38,6 +39,10 @@ const scenarios: Record<string, (o: BenchOptions, log: (s: string) => void) => P
   junk: async (o, log) => {
     const report = await runJunkFlood(o, log)
     return { report, text: formatJunkFlood(report) }
+  },
+  bars: async (o, log) => {
+    const report = await runBars(o, log)
+    return { report, text: formatBars(report) }
   },
   overload: async (o, log) => {
     const report = await runOverload(o, log)

@@ -12,7 +12,7 @@ import type { DatabaseTarget } from './databases.js'
 import { defaultWorkload, type WorkloadOptions } from './workload.js'
 
 /** The engine options the bench varies; `synchronous` goes to the database target, the rest to the engine. */
-const engineFlagNames = ['batchRows', 'flushMs', 'writers', 'maxInflight', 'maxPendingBytes', 'synchronous'] as const satisfies readonly OptionName[]
+const engineFlagNames = ['batchRows', 'flushMs', 'writers', 'maxInflight', 'maxPendingBytes', 'synchronous', 'barTimeframes'] as const satisfies readonly OptionName[]
 
 const engineFlagKey = (name: OptionName) => engineOptions[name].flag.slice(2)
 
@@ -53,6 +53,7 @@ scenarios:
   ceiling   only the ceiling: every raw insert strategy on the same rows
   naive     only the naive way: JSON, one tick per message, one autocommitted row each
   junk      one EA's ack latency while 20 dashboards flood refused frames, against no flood
+  bars      SQLite: bars rebuild over --ticks stored ticks (default 10,000,000; --quick 1,000,000) against one SQL GROUP BY
 
 flags:
   --database URL         a PostgreSQL server (postgres://...): each run gets a new database through it;
@@ -149,7 +150,7 @@ export function parseOptions(argv: string[]): { scenario: string; options: Bench
   const known = ['batch-rows', 'flush-ms', 'max-inflight', 'writers', 'clients']
   for (const o of only ?? []) if (!known.includes(o)) throw new UsageError(`--only takes ${known.join(', ')}; got ${o}`)
   const scenario = positionals[0] ?? 'ingest'
-  if (!['ingest', 'sweep', 'overload', 'ceiling', 'naive', 'junk'].includes(scenario)) throw new UsageError(`unknown scenario "${scenario}"`)
+  if (!['ingest', 'sweep', 'overload', 'ceiling', 'naive', 'junk', 'bars'].includes(scenario)) throw new UsageError(`unknown scenario "${scenario}"`)
   return {
     scenario,
     options: {
@@ -157,7 +158,7 @@ export function parseOptions(argv: string[]): { scenario: string; options: Bench
       workload: {
         ...defaultWorkload,
         eas: int('eas', values.eas, defaultWorkload.eas),
-        ticks: int('ticks', values.ticks, quick || positionals[0] === 'sweep' ? 1_000_000 : defaultWorkload.ticks),
+        ticks: int('ticks', values.ticks, positionals[0] === 'bars' ? (quick ? 1_000_000 : 10_000_000) : quick || positionals[0] === 'sweep' ? 1_000_000 : defaultWorkload.ticks),
         batchTicks: int('batch-ticks', values['batch-ticks'], defaultWorkload.batchTicks),
         symbolsPerEa: int('symbols-per-ea', values['symbols-per-ea'], defaultWorkload.symbolsPerEa),
       },

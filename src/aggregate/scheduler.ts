@@ -1,10 +1,13 @@
 /**
  * Drives bar aggregation from commits. Every committed tick batch names the symbols whose minutes
- * it put on the work list (bar_dirty); each such symbol gets a pass: an aggregator worker computes
- * the bars from the stored ticks, the writer stores them and takes the minutes off the list in one
- * transaction. One pass per symbol at a time, so a pass always sees the bars the one before it
- * stored; a commit during a pass queues another. Nothing is held here that is not also in the
- * database: after a crash, `start()` finds the work list and finishes it.
+ * it put on the work list (bar_dirty). Aggregation runs in rounds: a round takes every symbol
+ * queued since the last one, an aggregator worker computes their bars from the stored ticks in one
+ * read transaction, and the writer stores them and takes the minutes off the list in one write
+ * transaction. One round at a time, so a round always sees the bars the one before it stored; a
+ * commit during a round queues its symbols for the next. Rounds start at most every `intervalMs`:
+ * under load a round covers many batches, so the writer spends one small transaction per interval
+ * on bars, not one per batch. Nothing is held here that is not also in the database: after a
+ * crash, `start()` finds the work list and finishes it.
  */
 import type { Logger } from '../log.js'
 import { ProtocolErrors } from '../protocol/messages.js'
@@ -13,14 +16,20 @@ import type { TaskError } from '../workers/tasks.js'
 import type { WriterPool } from '../workers/writer-pool.js'
 
 export interface BarSchedulerOptions {
-  /** Minutes one pass computes at most (a backfill or a rebuild takes several passes). Default 1440. */
+  /** Minutes one round computes at most per symbol (a backfill or a rebuild takes several rounds). Default 1440. */
   minutesPerPass?: number
-  /** Wait before a failed pass is tried again, ms. Default 1000. */
+  /** Symbols one round takes at most; the rest wait for the next. Default 256. */
+  symbolsPerRound?: number
+  /** The least time from one round's start to the next one's, ms. Default 50. */
+  intervalMs?: number
+  /** Wait before a failed round is tried again, ms. Default 1000. */
   retryMs?: number
   log: Logger
 }
 
 export interface BarSchedulerCounters {
+  rounds: number
+  /** Symbol passes, a round holding one per symbol. */
   passes: number
   /** Minutes taken off the work list. */
   minutes: number
@@ -32,27 +41,32 @@ export interface BarSchedulerCounters {
 const LAG_SAMPLES = 8192
 
 export class BarScheduler {
-  readonly counters: BarSchedulerCounters = { passes: 0, minutes: 0, ticksRead: 0, failures: 0 }
+  readonly counters: BarSchedulerCounters = { rounds: 0, passes: 0, minutes: 0, ticksRead: 0, failures: 0 }
   readonly #pool: AggregatorPool
   readonly #writer: Pick<WriterPool, 'applyBars'>
   readonly #minutesPerPass: number
+  readonly #symbolsPerRound: number
+  readonly #intervalMs: number
   readonly #retryMs: number
   readonly #log: Logger
-  /** Symbols waiting for a pass, oldest first; a running one may be here too (it runs again after). */
+  /** Symbols waiting for a round, oldest first. */
   readonly #queued = new Set<number>()
-  readonly #running = new Set<number>()
-  /** Per symbol, when the oldest commit not yet covered by a started pass arrived (performance.now()). */
+  /** Per symbol, when the oldest commit not yet covered by a started round arrived (performance.now()). */
   readonly #since = new Map<number, number>()
-  readonly #retries = new Set<NodeJS.Timeout>()
   readonly #idleWaiters: (() => void)[] = []
   readonly #lags = new Float64Array(LAG_SAMPLES)
   #lagCount = 0
+  #running = false
+  #timer: NodeJS.Timeout | undefined
+  #lastStart = -Infinity
   #closed = false
 
   constructor(pool: AggregatorPool, writer: Pick<WriterPool, 'applyBars'>, options: BarSchedulerOptions) {
     this.#pool = pool
     this.#writer = writer
     this.#minutesPerPass = options.minutesPerPass ?? 1440
+    this.#symbolsPerRound = options.symbolsPerRound ?? 256
+    this.#intervalMs = options.intervalMs ?? 50
     this.#retryMs = options.retryMs ?? 1000
     this.#log = options.log
   }
@@ -67,8 +81,8 @@ export class BarScheduler {
       result = { ok: false, error: { code: ProtocolErrors.STORAGE_FAILED, message: (err as Error).message, dataError: false } }
     }
     if (!result.ok) {
-      this.#fail(undefined, result.error)
-      this.#retry(() => void this.start())
+      this.#fail(result.error)
+      if (!this.#closed) setTimeout(() => void this.start(), this.#retryMs).unref()
       return
     }
     this.committed(result.value)
@@ -81,95 +95,103 @@ export class BarScheduler {
       if (!this.#since.has(id)) this.#since.set(id, at)
       this.#queued.add(id)
     }
-    this.#pump()
+    this.#schedule(0)
   }
 
-  /** Resolves once no pass is running or queued (retries waiting count as queued). */
+  /** Resolves once no round is running or queued. */
   idle(): Promise<void> {
     if (this.#isIdle()) return Promise.resolve()
     return new Promise((resolve) => this.#idleWaiters.push(resolve))
   }
 
-  /** Commit-to-stored lags of the most recent passes, ms, in no order. */
+  /** Commit-to-stored lags of the most recent rounds' symbols, ms, in no order. */
   lags(): Float64Array {
     return this.#lags.slice(0, Math.min(this.#lagCount, LAG_SAMPLES))
   }
 
-  /** Stops queuing, waits for the running passes, closes the aggregator pool. What is left stays on the work list. */
+  /** Stops queuing, waits for the running round, closes the aggregator pool. What is left stays on the work list. */
   async close(): Promise<void> {
     this.#closed = true
     this.#queued.clear()
-    for (const timer of this.#retries) clearTimeout(timer)
-    this.#retries.clear()
+    clearTimeout(this.#timer)
+    this.#timer = undefined
     await this.idle()
     await this.#pool.close()
   }
 
   #isIdle(): boolean {
-    return this.#running.size === 0 && this.#queued.size === 0 && this.#retries.size === 0
+    return !this.#running && this.#timer === undefined && (this.#queued.size === 0 || this.#closed)
   }
 
-  #pump(): void {
-    if (this.#closed) this.#queued.clear()
-    for (const id of this.#queued) {
-      if (this.#running.size >= this.#pool.threads) break
-      if (this.#running.has(id)) continue
-      this.#queued.delete(id)
-      void this.#run(id)
-    }
+  #wakeIdle(): void {
     if (this.#isIdle()) for (const wake of this.#idleWaiters.splice(0)) wake()
   }
 
-  async #run(symbolId: number): Promise<void> {
-    this.#running.add(symbolId)
-    const covered = this.#since.get(symbolId)
-    this.#since.delete(symbolId)
+  /** A round after `delayMs` at least, and no sooner than `intervalMs` after the last one started. */
+  #schedule(delayMs: number): void {
+    if (this.#closed || this.#running || this.#timer !== undefined || this.#queued.size === 0) return this.#wakeIdle()
+    const wait = Math.max(delayMs, this.#lastStart + this.#intervalMs - performance.now(), 0)
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      void this.#round()
+    }, wait)
+  }
+
+  async #round(): Promise<void> {
+    if (this.#closed || this.#queued.size === 0) return this.#wakeIdle()
+    this.#running = true
+    this.#lastStart = performance.now()
+    const symbols: number[] = []
+    for (const id of this.#queued) {
+      if (symbols.length >= this.#symbolsPerRound) break
+      symbols.push(id)
+    }
+    const covered = new Map<number, number | undefined>()
+    for (const id of symbols) {
+      this.#queued.delete(id)
+      covered.set(id, this.#since.get(id))
+      this.#since.delete(id)
+    }
+    let delay = 0
     try {
-      const pass = await this.#pool.pass(symbolId, this.#minutesPerPass)
-      if (!pass.ok) return this.#failed(symbolId, covered, pass.error)
-      const { changes, more, ticks } = pass.value
-      let cleared = 0
-      if (changes.done.length > 0) {
-        const applied = await this.#writer.applyBars(changes)
-        if (!applied.ok) return this.#failed(symbolId, covered, applied.error)
-        cleared = applied.value
-      }
-      this.counters.passes++
-      this.counters.minutes += cleared
-      this.counters.ticksRead += ticks
-      if (covered !== undefined) this.#lags[this.#lagCount++ % LAG_SAMPLES] = performance.now() - covered
-      // minutes left for later, or ticks that came into a minute while it was computed
-      if (more || cleared < changes.done.length) this.#queued.add(symbolId)
+      const passes = await this.#pool.pass(symbols, this.#minutesPerPass)
+      if (!passes.ok) throw passes.error
+      const work = passes.value.filter((p) => p.changes.done.length > 0)
+      const applied = work.length > 0 ? await this.#writer.applyBars(work.map((p) => p.changes)) : { ok: true as const, value: [] }
+      if (!applied.ok) throw applied.error
+      const now = performance.now()
+      this.counters.rounds++
+      this.counters.passes += passes.value.length
+      for (const p of passes.value) this.counters.ticksRead += p.ticks
+      for (const [id, since] of covered) if (since !== undefined) this.#lags[this.#lagCount++ % LAG_SAMPLES] = now - since
+      work.forEach((p, i) => {
+        const cleared = applied.value[i]!
+        this.counters.minutes += cleared
+        // minutes left for later, or ticks that came into a minute while it was computed
+        if (p.more || cleared < p.changes.done.length) this.#queued.add(p.changes.symbolId)
+      })
     } catch (err) {
-      // the pool itself failed (a worker died, or it is closing)
-      this.#failed(symbolId, covered, { code: ProtocolErrors.STORAGE_FAILED, message: (err as Error).message, dataError: false })
+      // the minutes stay on the work list; the symbols are tried again after a pause
+      const error: TaskError = isTaskError(err) ? err : { code: ProtocolErrors.STORAGE_FAILED, message: (err as Error).message, dataError: false }
+      for (const [id, since] of covered) {
+        this.#queued.add(id)
+        if (since !== undefined && !this.#since.has(id)) this.#since.set(id, since)
+      }
+      this.#fail(error)
+      delay = this.#retryMs
     } finally {
-      this.#running.delete(symbolId)
-      this.#pump()
+      this.#running = false
+      this.#schedule(delay)
     }
   }
 
-  /** The minutes stay on the work list; the symbol is tried again after a pause. */
-  #failed(symbolId: number, covered: number | undefined, error: TaskError): void {
-    if (covered !== undefined && !this.#since.has(symbolId)) this.#since.set(symbolId, covered)
-    this.#fail(symbolId, error)
-    this.#retry(() => this.committed([symbolId]))
-  }
-
-  #fail(symbolId: number | undefined, error: TaskError): void {
+  #fail(error: TaskError): void {
     this.counters.failures++
     if (this.#closed) return
-    this.#log.warn({ component: 'aggregator', symbolId, code: error.code, dbCode: error.dbCode, cause: error.message }, 'a bar aggregation pass failed; it is retried')
+    this.#log.warn({ component: 'aggregator', code: error.code, dbCode: error.dbCode, cause: error.message }, 'a bar aggregation round failed; it is retried')
   }
+}
 
-  #retry(again: () => void): void {
-    if (this.#closed) return
-    const timer = setTimeout(() => {
-      this.#retries.delete(timer)
-      again()
-      this.#pump()
-    }, this.#retryMs)
-    timer.unref()
-    this.#retries.add(timer)
-  }
+function isTaskError(err: unknown): err is TaskError {
+  return typeof err === 'object' && err !== null && 'code' in err && 'dataError' in err && !(err instanceof Error)
 }

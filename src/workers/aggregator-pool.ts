@@ -10,8 +10,8 @@ import type { AggregatorConfig, AggregatorTask, BarPass, TaskResult } from './ta
 
 export interface AggregatorPool {
   readonly threads: number
-  /** Computes the bars of the symbol's oldest `limit` minutes on the work list. */
-  pass(symbolId: number, limit: number): Promise<TaskResult<BarPass>>
+  /** Computes the bars of each symbol's oldest `limit` minutes on the work list, in one read transaction. */
+  pass(symbolIds: number[], limit: number): Promise<TaskResult<BarPass[]>>
   /** Symbols with minutes on the work list. */
   dirtySymbols(): Promise<TaskResult<number[]>>
   close(): Promise<void>
@@ -35,7 +35,7 @@ export function createAggregatorPool(config: AggregatorConfig, threads = 1, log:
   const run = <T>(task: AggregatorTask) => piscina.run(task) as Promise<TaskResult<T>>
   return {
     threads,
-    pass: (symbolId, limit) => run({ kind: 'pass', symbolId, limit }),
+    pass: (symbolIds, limit) => run({ kind: 'pass', symbolIds, limit }),
     dirtySymbols: () => run({ kind: 'dirty_symbols' }),
     close: () => piscina.destroy(),
   }

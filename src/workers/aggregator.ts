@@ -63,7 +63,11 @@ async function run(task: AggregatorTask): Promise<unknown> {
       return dirtySymbols(storage)
     case 'pass':
       // one read transaction: the ticks and the bars they are rolled up with are one snapshot
-      return storage.transaction((tx) => pass(tx, task.symbolId, task.limit), { readOnly: true })
+      return storage.transaction(async (tx) => {
+        const passes: BarPass[] = []
+        for (const symbolId of task.symbolIds) passes.push(await pass(tx, symbolId, task.limit))
+        return passes
+      }, { readOnly: true })
   }
 }
 

@@ -180,11 +180,11 @@ export interface BarPass {
   ticks: number
 }
 
-export type AggregatorTask = { kind: 'pass'; symbolId: number; limit: number } | { kind: 'dirty_symbols' }
+export type AggregatorTask = { kind: 'pass'; symbolIds: number[]; limit: number } | { kind: 'dirty_symbols' }
 
 export type WriterTask =
   | { kind: 'authenticate'; token: string }
-  | { kind: 'bars_apply'; changes: BarChanges }
+  | { kind: 'bars_apply'; changes: BarChanges[] }
   | { kind: 'register'; hello: EaHello; tokenId: number; now: number }
   | { kind: 'write'; batch: WriteBatch }
   | { kind: 'command_create'; command: NewCommand; now: number }

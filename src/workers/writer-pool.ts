@@ -40,8 +40,8 @@ export interface WriterPool {
   /** Registers the EA of `hello` for the token that said it, if its scope allows. */
   register(hello: EaHello, tokenId: number): Promise<TaskResult<RegisterResult>>
   write(batch: WriteBatch): Promise<TaskResult<WriteOutcome>>
-  /** Stores an aggregation pass's bars and takes its minutes off the work list; resolves to how many left it. */
-  applyBars(changes: BarChanges): Promise<TaskResult<number>>
+  /** Stores the bars of an aggregation round, in one transaction, and takes their minutes off the work list; resolves to how many left it, per symbol. */
+  applyBars(changes: BarChanges[]): Promise<TaskResult<number[]>>
   createCommand(command: NewCommand): Promise<TaskResult<CreatedCommand>>
   commandDelivered(commandId: string, streamId: number): Promise<TaskResult<boolean>>
   expireCommands(): Promise<TaskResult<CommandChange[]>>

@@ -87,7 +87,11 @@ async function run(task: WriterTask): Promise<unknown> {
       }
     }
     case 'bars_apply':
-      return storage.transaction((tx) => applyBarChanges(tx, task.changes))
+      return storage.transaction(async (tx) => {
+        const cleared: number[] = []
+        for (const changes of task.changes) cleared.push(await applyBarChanges(tx, changes))
+        return cleared
+      })
     case 'command_create':
       return storage.transaction((tx) => createCommand(tx, task.command, task.now))
     case 'command_delivered':

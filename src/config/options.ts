@@ -62,7 +62,11 @@ export const text: Parser<string> = (value) => {
 
 /** `all`, `none` or a comma-separated list of timeframes, with the ones they are rolled up from. */
 export const timeframeList: Parser<readonly Timeframe[]> = (value) => {
-  if (Array.isArray(value)) value = value.join(',')
+  if (Array.isArray(value)) {
+    // the config file's JSON list, or a list already parsed (the bench hands resolved options on)
+    if (value.length === 0) return []
+    value = value.join(',')
+  }
   if (typeof value !== 'string' || value.trim() === '') throw new InvalidValue('all, none, or a list of timeframes such as M1,M5,H1')
   if (value.trim().toLowerCase() === 'none') return []
   try {

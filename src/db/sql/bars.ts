@@ -60,31 +60,63 @@ export async function symbolChart(q: Queryable, symbolId: number): Promise<Symbo
 
 /** The symbol's ticks with from <= time_msc < to, in stored order, as columns. */
 export async function ticksBetween(q: Queryable, symbolId: number, from: number, to: number): Promise<TickArrays> {
-  const rows = await q.query<{ time_msc: number; bid: number; ask: number; last: number; volume_real: number; flags: number }>(
-    `select time_msc, bid, ask, last, volume_real, flags from ticks
-     where symbol_id = $1 and time_msc >= $2 and time_msc < $3 order by time_msc, seq`,
-    [symbolId, from, to],
-  )
-  const n = rows.length
-  const ticks = {
-    time_msc: new Float64Array(n),
-    bid: new Float64Array(n),
-    ask: new Float64Array(n),
-    last: new Float64Array(n),
-    volume_real: new Float64Array(n),
-    flags: new Int32Array(n),
-    length: n,
+  const text = `select time_msc, bid, ask, last, volume_real, flags from ticks
+     where symbol_id = $1 and time_msc >= $2 and time_msc < $3 order by time_msc, seq`
+  const columns = new TickColumnsBuilder()
+  // row by row where the backend can: objects for every tick, all held at once, were most of a pass's time
+  if (q.eachRow) await q.eachRow(text, [symbolId, from, to], (r) => columns.push(r as number[]))
+  else for (const r of await q.query<Record<string, number>>(text, [symbolId, from, to])) columns.push([r.time_msc!, r.bid!, r.ask!, r.last!, r.volume_real!, r.flags!])
+  return columns.done()
+}
+
+/** Tick columns filled row by row, doubling as they fill. */
+class TickColumnsBuilder {
+  #n = 0
+  #time = new Float64Array(1024)
+  #bid = new Float64Array(1024)
+  #ask = new Float64Array(1024)
+  #last = new Float64Array(1024)
+  #volume = new Float64Array(1024)
+  #flags = new Int32Array(1024)
+
+  push(r: number[]): void {
+    if (this.#n === this.#time.length) this.#grow()
+    const i = this.#n++
+    this.#time[i] = Number(r[0])
+    this.#bid[i] = r[1]!
+    this.#ask[i] = r[2]!
+    this.#last[i] = r[3]!
+    this.#volume[i] = r[4]!
+    this.#flags[i] = r[5]!
   }
-  for (let i = 0; i < n; i++) {
-    const r = rows[i]!
-    ticks.time_msc[i] = Number(r.time_msc)
-    ticks.bid[i] = r.bid
-    ticks.ask[i] = r.ask
-    ticks.last[i] = r.last
-    ticks.volume_real[i] = r.volume_real
-    ticks.flags[i] = r.flags
+
+  #grow(): void {
+    const size = this.#time.length * 2
+    const grow = <A extends Float64Array | Int32Array>(a: A, make: (n: number) => A): A => {
+      const b = make(size)
+      b.set(a)
+      return b
+    }
+    this.#time = grow(this.#time, (n) => new Float64Array(n))
+    this.#bid = grow(this.#bid, (n) => new Float64Array(n))
+    this.#ask = grow(this.#ask, (n) => new Float64Array(n))
+    this.#last = grow(this.#last, (n) => new Float64Array(n))
+    this.#volume = grow(this.#volume, (n) => new Float64Array(n))
+    this.#flags = grow(this.#flags, (n) => new Int32Array(n))
   }
-  return ticks
+
+  done(): TickArrays {
+    const n = this.#n
+    return {
+      time_msc: this.#time.subarray(0, n),
+      bid: this.#bid.subarray(0, n),
+      ask: this.#ask.subarray(0, n),
+      last: this.#last.subarray(0, n),
+      volume_real: this.#volume.subarray(0, n),
+      flags: this.#flags.subarray(0, n),
+      length: n,
+    }
+  }
 }
 
 /** Built bars of one timeframe with from <= open time < to, in time order. */

@@ -119,6 +119,7 @@ class SqliteStorage implements Storage {
     this.location = location
     this.#direct = {
       query: (text, params) => Promise.resolve(this.#query(text, params)),
+      eachRow: (text, params, row) => Promise.resolve(this.#eachRow(text, params, row)),
       exec: (script) => Promise.resolve(void this.#db.exec(script)),
       insertRows: (table, columns, rows) => Promise.resolve(this.#insertRows(table, columns, rows)),
     }
@@ -235,6 +236,23 @@ class SqliteStorage implements Storage {
   /** Waits for queued transactions so that no statement runs inside someone else's. */
   #idle(): Promise<unknown> {
     return this.#tail
+  }
+
+  async eachRow(text: string, params: readonly unknown[], row: (values: unknown[]) => void): Promise<void> {
+    await this.#idle()
+    this.#eachRow(text, params, row)
+  }
+
+  #eachRow(text: string, params: readonly unknown[], row: (values: unknown[]) => void): void {
+    const { stmt, order, inOrder } = this.#prepare(text)
+    const values = inOrder && params.length === order.length ? params : order.map((n) => params[n - 1])
+    // the statement is shared: raw mode only for this call
+    stmt.raw(true)
+    try {
+      for (const r of stmt.iterate(...values)) row(r as unknown[])
+    } finally {
+      stmt.raw(false)
+    }
   }
 
   #query<T>(text: string, params: readonly unknown[] = []): T[] {

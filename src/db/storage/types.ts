@@ -15,6 +15,12 @@ export interface Queryable {
   query<T = Row>(text: string, params?: readonly unknown[]): Promise<T[]>
   /** Runs a whole script as one unit, by the database's own parser: never split by us. */
   exec(script: string): Promise<void>
+  /**
+   * SQLite only: runs a query and calls `row` with each row as an array of its columns in select
+   * order, one at a time: for reads of many rows (the aggregator's ticks), where an object per row,
+   * all held at once, was most of the cost (and of the garbage collector's).
+   */
+  eachRow?(text: string, params: readonly unknown[], row: (values: unknown[]) => void): Promise<void>
   /** Inserts rows (each an array in `columns` order) with multi-row statements; returns the count. */
   insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<number>
   /**

@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { inspect } from 'node:util'
 import t from 'tap'
-import { EngineError } from '../src/errors.js'
+import { EngineError, withFlagNames } from '../src/errors.js'
+import { optionFlags } from '../src/cli/io.js'
 import { openPostgres } from '../src/db/storage/postgres.js'
 import { openSqlite } from '../src/db/storage/sqlite.js'
 import type { Storage } from '../src/db/storage/types.js'
@@ -182,7 +183,8 @@ t.test('storage on both backends', async (t) => {
     const waited = Date.now() - started
     t.ok(err instanceof EngineError, 'an EngineError')
     t.equal((err as EngineError).code, 'LOCK_TIMEOUT')
-    t.match((err as EngineError).message, /lock-timeout/)
+    t.match((err as EngineError).message, /raise the lockTimeoutMs option/, 'the library names its option')
+    t.match(withFlagNames(err as EngineError, optionFlags), /raise --lock-timeout$/, 'and the CLI its flag')
     t.notOk(ran, 'the function did not run')
     t.ok(waited >= 140 && waited < 3000, `waited about the timeout (${waited} ms)`)
     release()

@@ -77,7 +77,7 @@ export function configFrom(values: Record<string, unknown>, io: Io) {
 }
 
 /** The flag that sets each API option the migrator's messages name ("the steps option"). */
-export const optionFlags = { steps: '--steps', to: '--to', allowOutOfOrder: '--allow-out-of-order', timeoutMs: '--wait-timeout' }
+export const optionFlags = { steps: '--steps', to: '--to', allowOutOfOrder: '--allow-out-of-order', timeoutMs: '--wait-timeout', lockTimeoutMs: '--lock-timeout' }
 
 export function fail(err: unknown, io: Io, json: boolean): number {
   if (err instanceof EngineError) {

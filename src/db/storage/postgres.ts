@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net'
 import postgres from 'postgres'
 import { EngineError, ErrorCodes } from '../../errors.js'
 import { parsePostgresUrl, redactError, type PostgresTarget } from '../url.js'
-import { isBlankSql, type Queryable, type Row, type StatementCount, type Storage, type TransactionOptions } from './types.js'
+import { isBlankSql, lockTimeoutError, type Queryable, type Row, type StatementCount, type Storage, type TransactionOptions } from './types.js'
 import { quoteIdent } from './sqlite.js'
 
 export interface PostgresOptions {
@@ -238,12 +238,7 @@ class PostgresStorage implements Storage {
         )
         if (row?.locked === true) break
         if (Date.now() >= deadline) {
-          throw new EngineError(
-            ErrorCodes.LOCK_TIMEOUT,
-            `another process held the ${name} lock on ${this.location} for more than ${timeoutMs} ms; ` +
-              `wait for it to finish or raise --lock-timeout`,
-            { lock: key, timeoutMs },
-          )
+          throw lockTimeoutError(name, this.location, timeoutMs, key)
         }
         await new Promise((resolve) => setTimeout(resolve, Math.min(wait, Math.max(1, deadline - Date.now()))))
       }

@@ -3,7 +3,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { EngineError, ErrorCodes } from '../../errors.js'
 import type { Synchronous } from '../../config/resolve.js'
-import type { Queryable, Row, StatementCount, Storage, TransactionOptions } from './types.js'
+import { lockTimeoutError, type Queryable, type Row, type StatementCount, type Storage, type TransactionOptions } from './types.js'
 
 export interface SqliteOptions {
   /** A file path, or `:memory:`. The folder is created when missing. */
@@ -203,12 +203,7 @@ class SqliteStorage implements Storage {
           if ((err as { code?: string }).code !== SQLITE_BUSY) throw err
         }
         if (Date.now() >= deadline) {
-          throw new EngineError(
-            ErrorCodes.LOCK_TIMEOUT,
-            `another process held the ${name} lock on ${this.location} for more than ${timeoutMs} ms; ` +
-              `wait for it to finish or raise --lock-timeout`,
-            { lock: lockPath, timeoutMs },
-          )
+          throw lockTimeoutError(name, this.location, timeoutMs, lockPath)
         }
         await new Promise((resolve) => setTimeout(resolve, Math.min(wait, Math.max(1, deadline - Date.now()))))
       }

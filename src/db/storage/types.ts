@@ -6,6 +6,8 @@
  * Parameters are written `$1`, `$2`, ... for both backends.
  */
 
+import { EngineError, ErrorCodes } from '../../errors.js'
+
 export type Dialect = 'sqlite' | 'postgres'
 
 export type Row = Record<string, unknown>
@@ -72,6 +74,18 @@ export interface Storage extends Queryable {
   checkpoint?(): Promise<void>
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
+}
+
+/**
+ * The error of `withLock` when another process held the lock past `timeoutMs`. It names the API
+ * option (`lockTimeoutMs`) and sets `detail.option`, so that the CLI says its own flag instead.
+ */
+export function lockTimeoutError(name: string, location: string, timeoutMs: number, lock: string): EngineError {
+  return new EngineError(
+    ErrorCodes.LOCK_TIMEOUT,
+    `another process held the ${name} lock on ${location} for more than ${timeoutMs} ms; wait for it to finish or raise the lockTimeoutMs option`,
+    { lock, timeoutMs, option: 'lockTimeoutMs' },
+  )
 }
 
 /**

@@ -36,7 +36,7 @@ function stats(): HostStats {
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     eventLoopUtilization: performance.eventLoopUtilization().utilization,
     ...(engine.bars && {
-      bars: { passes: engine.bars.counters.passes, minutes: engine.bars.counters.minutes, failures: engine.bars.counters.failures, lag: percentiles(engine.bars.lags()) },
+      bars: { ...engine.bars.counters, lag: percentiles(engine.bars.lags()) },
     }),
   }
 }

@@ -48,6 +48,8 @@ export interface Run {
   ackAll: Percentiles
   /** Commit-to-bar lag of the engine's latest aggregation passes when the load ended, ms (absent when it builds no bars). */
   barLag?: Percentiles
+  /** Ticks the aggregator read back from the database per tick ingested, and its rounds, during the run. */
+  barReads?: { perTick: number; rounds: number }
   /** Paced runs: sends that left late because the window was full. */
   lateSends: number
   server: {
@@ -228,6 +230,9 @@ function summarise(
     stored,
     exact,
     ...(after.stats.bars && { barLag: after.stats.bars.lag }),
+    ...(after.stats.bars && before.stats.bars && {
+      barReads: { perTick: (after.stats.bars.ticksRead - before.stats.bars.ticksRead) / ticks, rounds: after.stats.bars.rounds - before.stats.bars.rounds },
+    }),
   }
   if (o.target === 'engine') {
     const c0 = before.stats.ingest

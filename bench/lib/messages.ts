@@ -26,7 +26,7 @@ export interface HostStats {
   /** Of the main thread, since the process started. */
   eventLoopUtilization: number
   /** The bar aggregator, when the engine builds bars: passes so far and the commit-to-bar lag of the latest ones, ms. */
-  bars?: { passes: number; minutes: number; failures: number; lag: Percentiles }
+  bars?: { rounds: number; passes: number; minutes: number; ticksRead: number; failures: number; lag: Percentiles }
 }
 
 export type HostReply =

@@ -172,7 +172,9 @@ CREATE TABLE public.bar_dirty (
   symbol_id integer NOT NULL,
   minute_msc bigint NOT NULL,
   version integer DEFAULT 1 NOT NULL,
-  CONSTRAINT bar_dirty_pkey PRIMARY KEY (symbol_id, minute_msc)
+  from_ticks integer DEFAULT 1 NOT NULL,
+  CONSTRAINT bar_dirty_pkey PRIMARY KEY (symbol_id, minute_msc),
+  CONSTRAINT bar_dirty_from_ticks_check CHECK (from_ticks = ANY (ARRAY[0, 1]))
 );
 
 CREATE TABLE public.built_bars (

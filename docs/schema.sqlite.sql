@@ -153,7 +153,7 @@ CREATE TABLE backtests (
 CREATE TABLE bar_dirty (
   symbol_id INTEGER NOT NULL REFERENCES symbols (id),
   minute_msc INTEGER NOT NULL,
-  version INTEGER NOT NULL DEFAULT 1,
+  version INTEGER NOT NULL DEFAULT 1, from_ticks INTEGER NOT NULL DEFAULT 1 CHECK (from_ticks IN (0, 1)),
   PRIMARY KEY (symbol_id, minute_msc)
 ) WITHOUT ROWID;
 

@@ -80,6 +80,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
       busyTimeoutMs: config.busyTimeoutMs,
       writeDelayMs: config.writeDelayMs,
       buildBars: config.barTimeframes.length > 0,
+      rollUpBars: config.barTimeframes.some((tf) => tf !== 'M1'),
     },
     config.writers,
     log,
@@ -101,7 +102,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
     flushMs: config.flushMs,
     maxStreamBytes: Math.max(config.maxFrameBytes * 4, config.maxPendingBytes / 16),
     maxTotalBytes: config.maxPendingBytes,
-    ...(bars ? { onCommit: (outcome: WriteOutcome) => bars.committed(outcome.barSymbols) } : {}),
+    ...(bars ? { onCommit: (outcome: WriteOutcome) => bars.committed(outcome.barSymbols, performance.now(), outcome.minuteBars) } : {}),
   })
   void bars?.start()
   const commands = new CommandRouter(pool, { log })

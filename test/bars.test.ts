@@ -470,3 +470,108 @@ t.test('a minute rebuilt from its own ticks alone equals that minute in the whol
   }
   t.equal(differ, 0, '300 minutes rebuilt alone')
 })
+
+// ---------------------------------------------------------------------------------------------
+// A bar continued from a seed (the writer's M1, src/db/sql/tick-bars.ts)
+
+/** The ticks from index a to b of the columns. */
+function sliceOf(ticks: TickArrays, a: number, b: number): TickArrays {
+  const cols = ticks as unknown as Record<'time_msc' | 'bid' | 'ask' | 'last' | 'volume_real' | 'flags', Float64Array>
+  return {
+    time_msc: cols.time_msc.subarray(a, b), bid: cols.bid.subarray(a, b), ask: cols.ask.subarray(a, b), last: cols.last.subarray(a, b),
+    volume_real: cols.volume_real.subarray(a, b), flags: cols.flags.subarray(a, b), length: b - a,
+  }
+}
+
+/**
+ * The bars of ticks[0, split) and then of ticks[split, n) continued from the stored bar of the
+ * split tick's minute, as the writer continues them: undefined where the writer reads the minute
+ * back instead (no bar to continue, or a stored spread of 0 followed by one above 0).
+ */
+function continued(ticks: TickArrays, split: number, source: PriceSource, point: number, digits: number): Bar[] | undefined {
+  const before = minuteBars(sliceOf(ticks, 0, split), source, point, digits)
+  const minute = ticks.time_msc[split]! - (ticks.time_msc[split]! % MINUTE)
+  const prefixInMinute = split > 0 && ticks.time_msc[split - 1]! >= minute
+  const stored = before.length > 0 && before[before.length - 1]!.time === minute ? before.pop()! : undefined
+  if (prefixInMinute && stored === undefined) return undefined
+  const seed = stored && { ...stored, spread: stored.spread === 0 ? Infinity : stored.spread }
+  const after = minuteBars(sliceOf(ticks, split, ticks.length), source, point, digits, seed)
+  if (seed && seed.spread === Infinity && after[0]!.spread > 0) return undefined
+  return [...before, ...after]
+}
+
+t.test('a bar continued from its seed: the 01:00 minute of the hand-computed stream, split after its second tick', async (t) => {
+  const ticks = tickArrays(eurusd)
+  const split = eurusd.findIndex((r) => r[0] === '2024-09-01T01:00:02.000')
+  // 01:00:00 opened the bar (1.10000, volume 1, spread 10); 01:00:01, flagless and unchanged, is no price tick
+  const seed = bar('2024-09-01T01:00', 1.10000, 1.10000, 1.10000, 1.10000, 1, 1, 10)
+  sameBars(t, minuteBars(sliceOf(ticks, split - 2, split), 'bid', 0.00001, 5), [seed], 'the seed as built from its two ticks')
+  sameBars(t, minuteBars(sliceOf(ticks, split, ticks.length), 'bid', 0.00001, 5, seed), [
+    bar('2024-09-01T01:00', 1.10000, 1.10002, 1.10000, 1.10000, 3, 4.75, 7),
+    bar('2024-09-01T01:01', 1.10000, 1.10000, 1.10000, 1.10000, 1, 1, 10),
+  ], 'continued: the flagless 01:00:03 compares with the seed\'s close chain, volumes add on')
+  const other = bar('2024-09-01T00:59', 9, 9, 9, 9, 9, 9, 9)
+  sameBars(t, minuteBars(sliceOf(ticks, split, ticks.length), 'bid', 0.00001, 5, other), [
+    bar('2024-09-01T01:00', 1.10002, 1.10002, 1.10000, 1.10000, 2, 3.75, 7),
+    bar('2024-09-01T01:01', 1.10000, 1.10000, 1.10000, 1.10000, 1, 1, 10),
+  ], 'a seed of another minute is not used')
+})
+
+t.test('continuing at every split of the hand-computed streams equals building from all the ticks', async (t) => {
+  {
+    const [name, source, point, digits] = ['EURUSD by Bid', 'bid', 0.00001, 5] as const
+    const ticks = tickArrays(eurusd)
+    const whole = minuteBars(ticks, source, point, digits)
+    let continuedAt = 0
+    let differ = 0
+    for (let split = 1; split < ticks.length; split++) {
+      const bars = continued(ticks, split, source, point, digits)
+      if (bars === undefined) continue
+      continuedAt++
+      if (JSON.stringify(bars) !== JSON.stringify(whole)) differ++, sameBars(t, bars, whole, `${name} split at ${split}`)
+    }
+    t.equal(differ, 0, `${name}: equal at each of the ${continuedAt} splits continued`)
+    // the one read back: 00:00 split after its ask-only first tick, which made no bar to continue
+    t.equal(continuedAt, ticks.length - 2, `${name}: one split of ${ticks.length - 1} is read back`)
+  }
+})
+
+t.test('a stored spread of 0 cannot be continued by a spread above 0, and is read back instead', async (t) => {
+  // 12:00:00 has no ask: no spread to count, stored as 0; 12:00:30 has a spread of 3
+  const ticks = tickArrays([
+    ['2024-05-01T12:00:00.000', BID, 1.10000, 0, 0, 0],
+    ['2024-05-01T12:00:30.000', BID | ASK, 1.10001, 1.10004, 0, 0],
+  ])
+  t.equal(minuteBars(sliceOf(ticks, 0, 1), 'bid', 0.00001, 5)[0]!.spread, 0, 'alone, the first minute stores spread 0')
+  t.equal(minuteBars(ticks, 'bid', 0.00001, 5)[0]!.spread, 3, 'with both ticks: 3')
+  t.equal(continued(ticks, 1, 'bid', 0.00001, 5), undefined, 'the writer reads the minute back')
+  const zero = tickArrays([
+    ['2024-05-01T12:00:00.000', BID | ASK, 1.10000, 1.10000, 0, 0],
+    ['2024-05-01T12:00:30.000', BID | ASK, 1.10001, 1.10004, 0, 0],
+  ])
+  t.equal(minuteBars(zero, 'bid', 0.00001, 5)[0]!.spread, 0, 'a real 0 stays the least')
+  // bid-only ticks after a stored 0: 0 either way, so continued
+  const none = tickArrays([
+    ['2024-05-01T12:00:00.000', BID, 1.10000, 0, 0, 0],
+    ['2024-05-01T12:00:30.000', BID, 1.10001, 0, 0, 0],
+  ])
+  t.strictSame(continued(none, 1, 'bid', 0.00001, 5), minuteBars(none, 'bid', 0.00001, 5), 'no spread before nor after: continued, 0')
+})
+
+t.test('continuing at random splits of the generated stream equals building from all of it, by Bid and by Last', async (t) => {
+  const rnd = prng(11)
+  for (const source of ['bid', 'last'] as const) {
+    const whole = JSON.stringify(minuteBars(stream, source, 0.00001, 5))
+    let continuedAt = 0
+    let readBack = 0
+    let differ = 0
+    for (let k = 0; k < 60; k++) {
+      const split = 1 + Math.floor(rnd() * (stream.length - 1))
+      const bars = continued(stream, split, source, 0.00001, 5)
+      if (bars === undefined) readBack++
+      else if (continuedAt++, JSON.stringify(bars) !== whole) differ++
+    }
+    t.equal(differ, 0, `${source}: continued at ${continuedAt} of 60 splits, equal at each`)
+    t.ok(continuedAt > 0 && readBack > 0, `${source}: both ways taken (${readBack} splits read back)`)
+  }
+})

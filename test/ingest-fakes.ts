@@ -28,6 +28,7 @@ export function outcomeOf(batch: WriteBatch, extra: Partial<WriteOutcome> = {}):
     counts: { ticks: batch.segments.reduce((n, s) => n + s.count, 0), records: batch.records.length, skipped: 0 },
     commandChanges: [],
     barSymbols: [],
+    minuteBars: { built: 0, fromTicks: 0, readBack: 0 },
     commitMs: 0,
     ...extra,
   }

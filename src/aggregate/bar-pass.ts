@@ -1,7 +1,8 @@
 /**
  * One aggregation pass over one symbol: the minutes on its work list are built again from their
- * ticks, and every period of every other timeframe that holds one of them is rolled up again from
- * its source timeframe. Each bar is a function of the ticks in its period only, so a pass can be
+ * ticks (or, where the writer built their M1 bars with the ticks, taken as stored), and every
+ * period of every other timeframe that holds one of them is rolled up again from its source
+ * timeframe. Each bar is a function of the ticks in its period only, so a pass can be
  * repeated, interrupted or run twice over the same minutes and the stored bars come out the same.
  * The reads come through `source`, so this runs against the database or against arrays in a test.
  */
@@ -20,8 +21,10 @@ export interface PassSource {
 }
 
 export interface PassInput {
-  /** Minute starts, ascending. */
+  /** Minutes whose M1 bars are built again from their ticks, ascending. */
   minutes: readonly number[]
+  /** Minutes whose stored M1 bars are current (the writer built them): only what they roll up into is built again. */
+  current?: readonly number[]
   source: PriceSource
   point: number | null
   digits: number | null
@@ -34,7 +37,8 @@ export type PassResult = Map<Timeframe, Map<number, Bar | null>>
 
 export async function computePass(input: PassInput, source: PassSource): Promise<PassResult> {
   const result: PassResult = new Map()
-  if (input.minutes.length === 0 || !input.timeframes.includes('M1')) return result
+  const current = input.current ?? []
+  if ((input.minutes.length === 0 && current.length === 0) || !input.timeframes.includes('M1')) return result
   const m1 = new Map<number, Bar | null>()
   result.set('M1', m1)
   for (const run of runsOf(input.minutes)) {
@@ -47,8 +51,10 @@ export async function computePass(input: PassInput, source: PassSource): Promise
     const from = sourceOf(tf)
     if (from === null) continue
     const changed = result.get(from)
-    if (changed === undefined || changed.size === 0) continue
-    const periods = [...new Set([...changed.keys()].map((t) => periodStart(tf, t)))].sort((a, b) => a - b)
+    if (changed === undefined) continue
+    const times = from === 'M1' ? [...changed.keys(), ...current] : [...changed.keys()]
+    if (times.length === 0) continue
+    const periods = [...new Set(times.map((t) => periodStart(tf, t)))].sort((a, b) => a - b)
     const out = new Map<number, Bar | null>()
     for (const range of rangesOf(tf, periods)) {
       const start = range[0]!

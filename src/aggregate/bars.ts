@@ -55,14 +55,23 @@ function pointOf(point: number | null, digits: number | null): number {
  * or TICK_FLAG_LAST), or, for a tick whose flags say nothing of what changed, its price differs
  * from the bar's previous price tick (the first one opens the bar). Only price ticks make a bar;
  * a minute without one has none.
+ *
+ * `seed` continues a bar: the bar of the first tick's minute as built from the ticks before these
+ * (all of them earlier), with `spread` Infinity where none of those had a spread to count. The
+ * result is the bar those ticks and these make together, bit for bit: volumes are summed in tick
+ * order either way. A seed of another minute is not used.
  */
-export function minuteBars(ticks: TickArrays, source: PriceSource, point: number | null, digits: number | null): Bar[] {
+export function minuteBars(ticks: TickArrays, source: PriceSource, point: number | null, digits: number | null, seed?: Bar): Bar[] {
   const bars: Bar[] = []
   const prices = source === 'bid' ? ticks.bid : ticks.last
   const changeFlag = source === 'bid' ? TICK_FLAG_BID : TICK_FLAG_LAST
   const unit = pointOf(point, digits)
   let bar: Bar | undefined
   let end = -Infinity
+  if (seed !== undefined && ticks.length > 0 && seed.time === ticks.time_msc[0]! - (ticks.time_msc[0]! % 60_000)) {
+    bar = { ...seed }
+    end = seed.time + 60_000
+  }
   /** Trade volume of the minute's ticks before its first price tick: the bar gets it when it opens. */
   let early = 0
   for (let i = 0; i < ticks.length; i++) {

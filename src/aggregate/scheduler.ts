@@ -34,6 +34,12 @@ export interface BarSchedulerCounters {
   /** Minutes taken off the work list. */
   minutes: number
   ticksRead: number
+  /** Symbol batches whose M1 bars the writer built with the ticks. */
+  builtByWriter: number
+  /** Symbol batches whose minutes were left to be built from the ticks (a backfill, a replay, interleaved streams). */
+  leftFromTicks: number
+  /** Stored ticks the writer read back to build a minute it could not continue. */
+  writerReadBack: number
   failures: number
 }
 
@@ -41,7 +47,7 @@ export interface BarSchedulerCounters {
 const LAG_SAMPLES = 8192
 
 export class BarScheduler {
-  readonly counters: BarSchedulerCounters = { rounds: 0, passes: 0, minutes: 0, ticksRead: 0, failures: 0 }
+  readonly counters: BarSchedulerCounters = { rounds: 0, passes: 0, minutes: 0, ticksRead: 0, builtByWriter: 0, leftFromTicks: 0, writerReadBack: 0, failures: 0 }
   readonly #pool: AggregatorPool
   readonly #writer: Pick<WriterPool, 'applyBars'>
   readonly #minutesPerPass: number
@@ -88,8 +94,13 @@ export class BarScheduler {
     this.committed(result.value)
   }
 
-  /** Symbols whose ticks just committed. */
-  committed(symbolIds: readonly number[], at = performance.now()): void {
+  /** Symbols whose ticks just committed with minutes listed; `minuteBars` as the writer counted them. */
+  committed(symbolIds: readonly number[], at = performance.now(), minuteBars?: { built: number; fromTicks: number; readBack: number }): void {
+    if (minuteBars !== undefined) {
+      this.counters.builtByWriter += minuteBars.built
+      this.counters.leftFromTicks += minuteBars.fromTicks
+      this.counters.writerReadBack += minuteBars.readBack
+    }
     if (this.#closed || symbolIds.length === 0) return
     for (const id of symbolIds) {
       if (!this.#since.has(id)) this.#since.set(id, at)

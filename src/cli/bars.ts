@@ -97,7 +97,7 @@ async function rebuild(config: ReturnType<typeof configFrom>, selection: Selecti
   if (config.barTimeframes.length === 0) throw new EngineError(ErrorCodes.USAGE, 'bars rebuild with --bar-timeframes none has nothing to build')
   const started = performance.now()
   const writer = createWriterPool(
-    { database: config.database, dialect: config.dialect, synchronous: config.synchronous, busyTimeoutMs: config.busyTimeoutMs, writeDelayMs: 0, buildBars: true },
+    { database: config.database, dialect: config.dialect, synchronous: config.synchronous, busyTimeoutMs: config.busyTimeoutMs, writeDelayMs: 0, buildBars: true, rollUpBars: true },
     1,
   )
   const aggregator = createAggregatorPool({ database: config.database, dialect: config.dialect, busyTimeoutMs: config.busyTimeoutMs, timeframes: config.barTimeframes }, 1)

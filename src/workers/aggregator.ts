@@ -33,7 +33,12 @@ async function pass(storage: Queryable, symbolId: number, limit: number): Promis
   if (dirty.length === 0 || chart === undefined) return { changes, more: false, ticks: 0 }
   let ticks = 0
   const result = await computePass(
-    { minutes: dirty.map((d) => d.minute), ...chart, timeframes: config.timeframes },
+    {
+      minutes: dirty.filter((d) => d.fromTicks).map((d) => d.minute),
+      current: dirty.filter((d) => !d.fromTicks).map((d) => d.minute),
+      ...chart,
+      timeframes: config.timeframes,
+    },
     {
       ticks: async (from, to) => {
         const t = await ticksBetween(storage, symbolId, from, to)

@@ -14,8 +14,10 @@ export interface WriterConfig {
   busyTimeoutMs: number
   /** Testing aid: every write task sleeps this long first, to make the writer the bottleneck. */
   writeDelayMs: number
-  /** List each minute ticks fall in for the bar aggregator (false when no timeframe is built). */
+  /** Keep bars current with the ticks (false when no timeframe is built). */
   buildBars: boolean
+  /** Timeframes above M1 are built too: the writer lists the minutes it built for the aggregator to roll up. */
+  rollUpBars: boolean
 }
 
 /**
@@ -116,6 +118,8 @@ export interface WriteOutcome {
   commandChanges: CommandChange[]
   /** Symbols whose bars the batch's ticks made out of date (listed in bar_dirty), when bars are built. */
   barSymbols: number[]
+  /** Per symbol of the batch, when bars are built: M1 built by the writer with the ticks, or left to the aggregator to build from them. */
+  minuteBars: { built: number; fromTicks: number; readBack: number }
   /** Time inside the transaction, BEGIN to COMMIT, ms. */
   commitMs: number
 }

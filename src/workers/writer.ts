@@ -78,7 +78,7 @@ async function run(task: WriterTask): Promise<unknown> {
       writing++
       try {
         if (config.writeDelayMs > 0) await sleep(config.writeDelayMs)
-        const outcome = await writeBatch(storage, task.batch, symbols, { markBars: config.buildBars })
+        const outcome = await writeBatch(storage, task.batch, symbols, { bars: config.buildBars ? { rollUp: config.rollUpBars } : undefined })
         rowsSinceCheckpoint += outcome.counts.ticks + outcome.counts.records
         return outcome
       } finally {
@@ -88,8 +88,10 @@ async function run(task: WriterTask): Promise<unknown> {
     }
     case 'bars_apply':
       return storage.transaction(async (tx) => {
-        const cleared: number[] = []
-        for (const changes of task.changes) cleared.push(await applyBarChanges(tx, changes))
+        // in symbol order, the order writers lock bar_dirty rows in on PostgreSQL
+        const cleared: number[] = new Array(task.changes.length)
+        const order = task.changes.map((_, i) => i).sort((a, b) => task.changes[a]!.symbolId - task.changes[b]!.symbolId)
+        for (const i of order) cleared[i] = await applyBarChanges(tx, task.changes[i]!)
         return cleared
       })
     case 'command_create':

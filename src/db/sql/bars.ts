@@ -10,6 +10,8 @@ import type { Queryable } from '../storage/types.js'
 export interface DirtyMinute {
   minute: number
   version: number
+  /** Its M1 bar is built again from its ticks; else the writer built it and only the timeframes above need rolling up. */
+  fromTicks: boolean
 }
 
 /** What one aggregation pass over a symbol changed: bars to store, periods left without a bar, minutes done. */
@@ -37,11 +39,11 @@ export async function dirtySymbols(q: Queryable): Promise<number[]> {
 
 /** The symbol's oldest minutes on the work list, at most `limit`. */
 export async function dirtyMinutes(q: Queryable, symbolId: number, limit: number): Promise<DirtyMinute[]> {
-  const rows = await q.query<{ minute_msc: number; version: number }>(
-    'select minute_msc, version from bar_dirty where symbol_id = $1 order by minute_msc limit $2',
+  const rows = await q.query<{ minute_msc: number; version: number; from_ticks: number }>(
+    'select minute_msc, version, from_ticks from bar_dirty where symbol_id = $1 order by minute_msc limit $2',
     [symbolId, limit],
   )
-  return rows.map((r) => ({ minute: Number(r.minute_msc), version: Number(r.version) }))
+  return rows.map((r) => ({ minute: Number(r.minute_msc), version: Number(r.version), fromTicks: Number(r.from_ticks) !== 0 }))
 }
 
 /** What the symbol's chart is built from, and its point for spreads; undefined for an unknown symbol. */
@@ -160,26 +162,7 @@ const DELETE_STATEMENT_KEYS = 400
  */
 export async function applyBarChanges(tx: Queryable, changes: BarChanges): Promise<number> {
   const { symbolId } = changes
-  for (const { timeframe, bars } of changes.bars) {
-    for (let from = 0; from < bars.length; from += BAR_STATEMENT_ROWS) {
-      const chunk = bars.slice(from, from + BAR_STATEMENT_ROWS)
-      const params: unknown[] = []
-      const tuples: string[] = []
-      for (const b of chunk) {
-        const k = params.length
-        tuples.push(`($${k + 1}, $${k + 2}, $${k + 3}, $${k + 4}, $${k + 5}, $${k + 6}, $${k + 7}, $${k + 8}, $${k + 9}, $${k + 10})`)
-        params.push(symbolId, timeframe, b.time, b.open, b.high, b.low, b.close, b.tickVolume, b.realVolume, b.spread)
-      }
-      await tx.query(
-        `insert into built_bars (symbol_id, timeframe, open_time_msc, open, high, low, close, tick_volume, real_volume, spread)
-         values ${tuples.join(', ')}
-         on conflict (symbol_id, timeframe, open_time_msc) do update set
-           open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
-           tick_volume = excluded.tick_volume, real_volume = excluded.real_volume, spread = excluded.spread`,
-        params,
-      )
-    }
-  }
+  for (const { timeframe, bars } of changes.bars) await upsertBars(tx, symbolId, timeframe, bars)
   for (const { timeframe, times } of changes.removed) {
     for (let from = 0; from < times.length; from += DELETE_STATEMENT_KEYS) {
       const chunk = times.slice(from, from + DELETE_STATEMENT_KEYS)
@@ -205,6 +188,28 @@ export async function applyBarChanges(tx: Queryable, changes: BarChanges): Promi
   return cleared
 }
 
+/** Inserts or replaces built bars of one symbol and timeframe. */
+export async function upsertBars(tx: Queryable, symbolId: number, timeframe: Timeframe, bars: readonly Bar[]): Promise<void> {
+  for (let from = 0; from < bars.length; from += BAR_STATEMENT_ROWS) {
+    const chunk = bars.slice(from, from + BAR_STATEMENT_ROWS)
+    const params: unknown[] = []
+    const tuples: string[] = []
+    for (const b of chunk) {
+      const k = params.length
+      tuples.push(`($${k + 1}, $${k + 2}, $${k + 3}, $${k + 4}, $${k + 5}, $${k + 6}, $${k + 7}, $${k + 8}, $${k + 9}, $${k + 10})`)
+      params.push(symbolId, timeframe, b.time, b.open, b.high, b.low, b.close, b.tickVolume, b.realVolume, b.spread)
+    }
+    await tx.query(
+      `insert into built_bars (symbol_id, timeframe, open_time_msc, open, high, low, close, tick_volume, real_volume, spread)
+       values ${tuples.join(', ')}
+       on conflict (symbol_id, timeframe, open_time_msc) do update set
+         open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+         tick_volume = excluded.tick_volume, real_volume = excluded.real_volume, spread = excluded.spread`,
+      params,
+    )
+  }
+}
+
 /**
  * Puts every minute holding ticks of the symbols (all when `symbolIds` is empty) with
  * from <= time_msc < to on the work list: `bars rebuild`. The aggregator then computes them again
@@ -216,7 +221,7 @@ export async function markForRebuild(tx: Queryable, symbolIds: readonly number[]
   const rows = await tx.query(
     `insert into bar_dirty (symbol_id, minute_msc)
      select distinct symbol_id, time_msc - time_msc % 60000 from ticks where time_msc >= $1 and time_msc < $2 ${which}
-     on conflict (symbol_id, minute_msc) do update set version = bar_dirty.version + 1
+     on conflict (symbol_id, minute_msc) do update set version = bar_dirty.version + 1, from_ticks = 1
      returning 1`,
     [from, to, ...symbolIds],
   )

@@ -31,6 +31,8 @@ import type { Dialect, Queryable, Storage } from '../storage/types.js'
 import type { CommandChange, RecordEntry, TickColumns, TickSegment, WriteBatch, WriteOutcome } from '../../workers/tasks.js'
 import { applyAck, applyResult } from './commands.js'
 import { highWater, setHighWater } from './streams.js'
+import { markForRebuild } from './bars.js'
+import { planMinuteBars, storeMinuteBars } from './tick-bars.js'
 
 /** Whose market data a symbol is: an account's, on its trade server (docs/SECURITY.md, "Market data"). */
 export interface SymbolOwner {
@@ -61,8 +63,12 @@ const TICK_STATEMENT_ROWS = [512, 64, 8, 1]
 export interface WriteBatchOptions {
   /** The commit time stamped on rows that carry one. Default: now. */
   now?: number
-  /** Leave each minute the ticks fall in on the aggregator's work list (bar_dirty). Default false. */
-  markBars?: boolean
+  /**
+   * Keep bars current with the ticks (src/db/sql/tick-bars.ts): M1 built here where it can be,
+   * every other minute left to the aggregator; `rollUp` when timeframes above M1 are built too.
+   * Default: no bars.
+   */
+  bars?: { rollUp: boolean }
 }
 
 export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: SymbolCache, options: WriteBatchOptions = {}): Promise<WriteOutcome> {
@@ -105,10 +111,17 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
       }
       segments.push({ segment, symbolId: await resolveSymbol(segment, segment.symbol) })
     }
-    let barSymbols: number[] = []
+    const barSymbols = new Set<number>()
+    const minuteBars = { built: 0, fromTicks: 0, readBack: 0 }
     if (segments.length > 0) {
+      // the plan reads the newest stored tick of each symbol, so it comes before the insert
+      const plan = options.bars ? await planMinuteBars(tx, storage.dialect, batch.ticks!, segments, (s) => ordinalsOf(batch.ticks!, s)) : undefined
       ticks += await insertTicks(tx, storage.dialect, batch.ticks!, segments)
-      if (options.markBars) barSymbols = await markBarMinutes(tx, batch.ticks!, segments)
+      if (plan) {
+        for (const id of await storeMinuteBars(tx, plan, options.bars!.rollUp)) barSymbols.add(id)
+        for (const s of plan.symbols) s.bars ? minuteBars.built++ : minuteBars.fromTicks++
+        minuteBars.readBack = plan.readBack
+      }
     }
     for (const { segment } of segments) if (segment.gap) await recordGap(tx, segment, now)
     const commandChanges: CommandChange[] = []
@@ -117,7 +130,7 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
         skipped++
         continue
       }
-      const change = await writeRecord(tx, entry, resolveSymbol, now)
+      const change = await writeRecord(tx, entry, resolveSymbol, now, options.bars ? barSymbols : undefined)
       if (change) commandChanges.push(change)
       records++
     }
@@ -135,7 +148,7 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
       if (seq > (hwm.get(s.streamId) ?? 0)) await setHighWater(tx, s.streamId, seq, now)
       committed.push({ streamId: s.streamId, seq })
     }
-    return { committed, counts: { ticks, records, skipped }, commandChanges, barSymbols, commitMs: 0 }
+    return { committed, counts: { ticks, records, skipped }, commandChanges, barSymbols: [...barSymbols].sort((a, b) => a - b), minuteBars, commitMs: 0 }
   })
   // from BEGIN (not from the call: the transaction may have queued behind another) to COMMIT
   outcome.commitMs = performance.now() - began
@@ -209,53 +222,6 @@ async function insertTicks(tx: Queryable, dialect: Dialect, cols: TickColumns, s
     await tx.query(tickInsertSql(n), params)
   }
   return count
-}
-
-const MINUTE_MS = 60_000
-/** bar_dirty rows per statement (2 parameters each). */
-const DIRTY_STATEMENT_ROWS = 256
-
-/**
- * Puts every minute the segments' ticks fall in on the aggregator's work list, in the ticks' own
- * transaction: a committed tick always leaves its minute there, so no bar update is lost to a
- * crash between the commit and the aggregation. A minute already listed has its version raised,
- * which tells an aggregation computing it meanwhile that it is out of date. Rows go in sorted
- * (symbol, minute), the order every writer takes their locks in on PostgreSQL. Returns the
- * symbols touched.
- */
-async function markBarMinutes(tx: Queryable, cols: TickColumns, segments: { segment: TickSegment; symbolId: number }[]): Promise<number[]> {
-  const minutes = new Map<number, Set<number>>()
-  for (const { segment, symbolId } of segments) {
-    let set = minutes.get(symbolId)
-    if (set === undefined) minutes.set(symbolId, (set = new Set()))
-    let previous = -1
-    for (let i = segment.start, end = segment.start + segment.count; i < end; i++) {
-      const t = cols.time_msc[i]!
-      const minute = t - (t % MINUTE_MS)
-      if (minute !== previous) set.add((previous = minute))
-    }
-  }
-  const rows: number[] = []
-  const symbolIds = [...minutes.keys()].sort((a, b) => a - b)
-  for (const symbolId of symbolIds) for (const minute of [...minutes.get(symbolId)!].sort((a, b) => a - b)) rows.push(symbolId, minute)
-  for (let from = 0; from < rows.length; from += DIRTY_STATEMENT_ROWS * 2) {
-    const chunk = rows.slice(from, from + DIRTY_STATEMENT_ROWS * 2)
-    await tx.query(dirtyInsertSql(chunk.length / 2), chunk)
-  }
-  return symbolIds
-}
-
-const dirtyInsertTexts = new Map<number, string>()
-function dirtyInsertSql(rows: number): string {
-  let text = dirtyInsertTexts.get(rows)
-  if (text === undefined) {
-    const tuples: string[] = []
-    for (let r = 0; r < rows; r++) tuples.push(`($${2 * r + 1}, $${2 * r + 2})`)
-    text = `insert into bar_dirty (symbol_id, minute_msc) values ${tuples.join(', ')}
-            on conflict (symbol_id, minute_msc) do update set version = bar_dirty.version + 1`
-    if (dirtyInsertTexts.size < 64) dirtyInsertTexts.set(rows, text)
-  }
-  return text
 }
 
 /** The ordinal of each tick of the segment within its millisecond. */
@@ -362,11 +328,12 @@ async function recordGap(tx: Queryable, seg: TickSegment, now: number): Promise<
 
 type SymbolResolver = (owner: SymbolOwner, name: string) => Promise<number>
 
-async function writeRecord(tx: Queryable, e: RecordEntry, symbol: SymbolResolver, now: number): Promise<CommandChange | undefined> {
+/** `barSymbols`, when bars are built: symbols whose bars a record put on the aggregator's work list go in. */
+async function writeRecord(tx: Queryable, e: RecordEntry, symbol: SymbolResolver, now: number, barSymbols: Set<number> | undefined): Promise<CommandChange | undefined> {
   const m = e.message
   switch (m.type) {
     case 'symbol_spec':
-      await writeSymbolSpec(tx, e, m as unknown as SymbolSpec, now)
+      await writeSymbolSpec(tx, e, m as unknown as SymbolSpec, now, barSymbols)
       return undefined
     case 'bar_batch':
       await writeBars(tx, await symbol(e, (m as unknown as BarBatch).symbol), m as unknown as BarBatch)
@@ -403,7 +370,15 @@ async function writeRecord(tx: Queryable, e: RecordEntry, symbol: SymbolResolver
 
 // An absent chart_mode keeps the stored one: a bridge older than the field must not turn an
 // exchange symbol's 'last' back into 'bid'. A new symbol starts as 'bid', the column's default.
-async function writeSymbolSpec(tx: Queryable, owner: SymbolOwner, s: SymbolSpec, now: number): Promise<void> {
+// What its bars are built from (chart mode) or counted in (point, digits) changing makes every
+// bar of its stored ticks wrong: when bars are built, all its minutes go on the work list.
+async function writeSymbolSpec(tx: Queryable, owner: SymbolOwner, s: SymbolSpec, now: number, barSymbols: Set<number> | undefined): Promise<void> {
+  const [before] = barSymbols
+    ? await tx.query<{ id: number; chart_mode: string; point: number | null; digits: number | null }>(
+        'select id, chart_mode, point, digits from symbols where account_id = $1 and name = $2',
+        [owner.accountId, s.symbol],
+      )
+    : []
   await tx.query(
     `insert into symbols (account_id, server, name, description, digits, point, contract_size, tick_size, tick_value, volume_min,
                           volume_max, volume_step, currency_base, currency_profit, currency_margin, updated_at, chart_mode)
@@ -420,6 +395,15 @@ async function writeSymbolSpec(tx: Queryable, owner: SymbolOwner, s: SymbolSpec,
       s.currency_base ?? null, s.currency_profit ?? null, s.currency_margin ?? null, now, owner.accountId,
       s.chart_mode === undefined ? null : CHART_MODES[s.chart_mode]],
   )
+  if (before === undefined) return
+  const [after] = await tx.query<{ chart_mode: string; point: number | null; digits: number | null }>(
+    'select chart_mode, point, digits from symbols where id = $1',
+    [before.id],
+  )
+  const same = (a: number | null, b: number | null) => (a === null ? null : Number(a)) === (b === null ? null : Number(b))
+  if (after!.chart_mode === before.chart_mode && same(after!.point, before.point) && same(after!.digits, before.digits)) return
+  const id = Number(before.id)
+  if ((await markForRebuild(tx, [id], Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) > 0) barSymbols!.add(id)
 }
 
 async function writeBars(tx: Queryable, symbolId: number, b: BarBatch): Promise<void> {

@@ -98,7 +98,7 @@ export async function runIngest(o: BenchOptions, log: (s: string) => void): Prom
   for (let r = 1; r <= o.repeat; r++) {
     const e = await measure({ target: 'engine', database: o.database, clientThreads: o.clientThreads, client: o.client, workload: o.workload, engine: o.engine })
     engine.push(e)
-    log(`[${r}/${o.repeat}] engine  ${fmt(e.ticksPerSec)} ticks/s, ack p99 ${fmt(e.ack.p99, 1)} ms (full load), ${e.exact ? 'stored exactly once' : 'STORED COUNTS DIFFER'}${e.barReads ? `; bars: ${fmt(e.barReads.rounds)} rounds, ${fmt(e.barReads.perTick, 2)} ticks read back per tick` : ''}`)
+    log(`[${r}/${o.repeat}] engine  ${fmt(e.ticksPerSec)} ticks/s, ack p99 ${fmt(e.ack.p99, 1)} ms (full load), ${e.exact ? 'stored exactly once' : 'STORED COUNTS DIFFER'}${e.barReads ? `; bars: ${fmt(e.barReads.rounds)} rounds, M1 built by the writer in ${fmt(e.barReads.builtByWriter)} symbol batches and from the ticks in ${fmt(e.barReads.leftFromTicks)}, ticks read back per tick ${fmt(e.barReads.perTick, 3)} (aggregator) + ${fmt(e.barReads.writerReadBackPerTick, 3)} (writer)` : ''}`)
     if (o.client === 'sdk') {
       const raw = await measure({ target: 'engine', database: o.database, clientThreads: o.clientThreads, client: 'raw', workload: o.workload, engine: o.engine })
       engineRaw.push(raw)

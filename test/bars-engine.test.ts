@@ -162,6 +162,7 @@ t.test('bars from streamed ticks', async (t) => {
     const ea = await eaFor(t, engine.url!, tokens.ea, 'bars-ea', 7301)
     await ea.send({ type: 'symbol_spec', symbol: 'EURUSD', digits: 5, point: 0.00001, chart_mode: 0 })
     await ea.send({ type: 'symbol_spec', symbol: 'SBER', digits: 2, point: 0.01, chart_mode: 1 })
+    await ea.flushed()
     const gen = new SparseTicks(7)
     // Saturday 30 March 2024, 23:56 server time: Sunday opens a week, and Monday 1 April a month
     const saturday = Date.UTC(2024, 2, 30, 23, 56)
@@ -184,6 +185,10 @@ t.test('bars from streamed ticks', async (t) => {
       t.same(w1, ['2024-03-24T00:00:00.000Z', '2024-03-31T00:00:00.000Z'], 'weeks start on Sunday')
       t.equal(await count(backend, 'select count(*) from bar_dirty'), 0, 'the work list is empty')
     })
+    const c = engine.bars!.counters
+    t.ok(c.builtByWriter > 0, `the writer built M1 with the ticks (${c.builtByWriter} symbol batches, ${c.writerReadBack} ticks read back)`)
+    t.equal(c.leftFromTicks, 0, 'ticks streamed in order: no minute was left to be built from the ticks')
+    t.equal(c.ticksRead, 0, 'the aggregator read no tick back')
 
     // a backfill: ticks older than everything aggregated, into bars that exist and into new ones
     const backfill = gen.between(saturday - 3 * MINUTE, saturday + 2 * MINUTE, 'bid').map((x) => ({ ...x, time: x.time - (x.time % 1000) + 999 }))
@@ -194,6 +199,7 @@ t.test('bars from streamed ticks', async (t) => {
     await withStorage(backend, async (s) => {
       sameBars(t, await builtBars(s, 7301, 'EURUSD'), expected([...fx, ...older], 'bid', 0.00001, 5), 'EURUSD after the backfill')
     })
+    t.ok(c.leftFromTicks > 0 && c.ticksRead > 0, `the backfill's minutes were built from the ticks (${c.leftFromTicks} symbol batches, ${c.ticksRead} ticks read)`)
 
     // the EA sends the terminal's own M1 bar for one minute: it wins in the view, both stay
     const minute = Date.UTC(2024, 2, 30, 23, 57)
@@ -208,6 +214,64 @@ t.test('bars from streamed ticks', async (t) => {
       t.same(view.map((r) => [Number(r.open_time_msc) - minute, r.source]), [[-MINUTE, 'built'], [0, 'ea'], [MINUTE, 'built']], 'the EA-sent bar wins its period, built bars fill the rest')
       t.equal(Number(view[1]!.open), 1.2)
       t.equal(await count(backend, "select count(*) from built_bars where timeframe = 'M1' and open_time_msc = $1", [minute]), 1, 'the built bar is kept beside it')
+    })
+  })
+})
+
+t.test('the writer continues M1 bars where it can and leaves the rest to the aggregator: the bars are the same', async (t) => {
+  await eachBackend(t, 'read back, interleaved streams, a changed point', async (t, backend) => {
+    const tokens = await makeTokens(backend)
+    const engine = await startTestEngine(t, backend)
+    const one = await eaFor(t, engine.url!, tokens.ea, 'bars-writer-1', 7303)
+    const two = await eaFor(t, engine.url!, tokens.ea, 'bars-writer-2', 7303)
+    await one.send({ type: 'symbol_spec', symbol: 'EURUSD', digits: 5, point: 0.00001, chart_mode: 0 })
+    await one.flushed()
+    const c = engine.bars!.counters
+    const sendAlone = async (ea: EaClient, ticks: SentTick[]) => {
+      for (const m of batches('EURUSD', ticks, 1000)) await ea.send(m)
+      await ea.flushed()
+    }
+    const check = async (what: string) => {
+      await engine.bars!.idle()
+      await withStorage(backend, async (s) => sameBars(t, await builtBars(s, 7303, 'EURUSD'), expected(await storedTicks(s, 'EURUSD'), 'bid', 0.00001, 5), what))
+    }
+    const m = Date.UTC(2024, 5, 3, 9, 0)
+    const tick = (ms: number, flags: number, bid: number, ask: number, volume = 0): SentTick => ({ time: m + ms, bid, ask, last: 0, volume_real: volume, flags })
+    // 09:00 opens with a quote without ask (no spread to count: 0 stored), then a spread of 3 comes
+    await sendAlone(one, [tick(0, 2, 1.1, 0)])
+    await sendAlone(one, [tick(10_000, 6, 1.10001, 1.10004)])
+    // 09:01 opens with ask-only ticks that carry volume (no bar yet), then its first price tick
+    await sendAlone(one, [tick(60_000, 4 | 16, 1.10001, 1.10005, 2), tick(60_500, 4 | 16, 1.10001, 1.10006, 3)])
+    await sendAlone(one, [tick(61_000, 6, 1.10003, 1.10005)])
+    await check('a stored spread of 0 and a minute without a bar, continued')
+    t.ok(c.writerReadBack >= 3, `the writer read those two minutes back (${c.writerReadBack} ticks)`)
+    t.equal(c.leftFromTicks, 0, 'and left nothing to the aggregator')
+    await withStorage(backend, async (s) => {
+      const [m0, m1] = (await builtBars(s, 7303, 'EURUSD')).get('M1')!
+      t.equal(m0!.spread, 3, '09:00: the least spread counted is 3, not the 0 stored before it')
+      t.same([m1!.tickVolume, m1!.realVolume], [1, 5], '09:01: one price tick, and the volume of the ticks before it')
+    })
+
+    // two EAs of the account stream the symbol at once, their ticks interleaving
+    const gen = new SparseTicks(3)
+    const a = gen.between(m + 2 * MINUTE, m + 9 * MINUTE, 'bid')
+    const b = gen.between(m + 2 * MINUTE + 700, m + 9 * MINUTE, 'bid').filter((x) => !a.some((y) => y.time === x.time))
+    const left = c.leftFromTicks
+    for (let i = 0; i < 4; i++) {
+      const part = (ticks: SentTick[]) => ticks.filter((x) => x.time >= m + (2 + 2 * i) * MINUTE && x.time < m + (4 + 2 * i) * MINUTE)
+      await Promise.all([sendAlone(one, part(a)), sendAlone(two, part(b))])
+    }
+    await check('two streams of one symbol')
+    t.ok(c.leftFromTicks > left, `ticks older than the newest stored were left to the aggregator (${c.leftFromTicks - left} symbol batches)`)
+
+    // the point changes: every bar of the symbol counts its spread again
+    await one.send({ type: 'symbol_spec', symbol: 'EURUSD', digits: 4, point: 0.0001, chart_mode: 0 })
+    await one.flushed()
+    await engine.bars!.idle()
+    await withStorage(backend, async (s) => {
+      const built = await builtBars(s, 7303, 'EURUSD')
+      sameBars(t, built, expected(await storedTicks(s, 'EURUSD'), 'bid', 0.0001, 4), 'after the point changed')
+      t.equal(built.get('M1')![0]!.spread, 0, '09:00: 0.3 of the new point rounds to 0')
     })
   })
 })

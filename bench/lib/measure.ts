@@ -49,7 +49,11 @@ export interface Run {
   /** Commit-to-bar lag of the engine's latest aggregation passes when the load ended, ms (absent when it builds no bars). */
   barLag?: Percentiles
   /** Ticks the aggregator read back from the database per tick ingested, and its rounds, during the run. */
-  barReads?: { perTick: number; rounds: number }
+  /**
+   * Bar work over the run: ticks the aggregator read back per tick stored, rounds, and per symbol
+   * batch whether the writer built M1 with the ticks or left it to be built from them.
+   */
+  barReads?: { perTick: number; rounds: number; builtByWriter: number; leftFromTicks: number; writerReadBackPerTick: number }
   /** Paced runs: sends that left late because the window was full. */
   lateSends: number
   server: {
@@ -231,7 +235,13 @@ function summarise(
     exact,
     ...(after.stats.bars && { barLag: after.stats.bars.lag }),
     ...(after.stats.bars && before.stats.bars && {
-      barReads: { perTick: (after.stats.bars.ticksRead - before.stats.bars.ticksRead) / ticks, rounds: after.stats.bars.rounds - before.stats.bars.rounds },
+      barReads: {
+        perTick: (after.stats.bars.ticksRead - before.stats.bars.ticksRead) / ticks,
+        rounds: after.stats.bars.rounds - before.stats.bars.rounds,
+        builtByWriter: after.stats.bars.builtByWriter - before.stats.bars.builtByWriter,
+        leftFromTicks: after.stats.bars.leftFromTicks - before.stats.bars.leftFromTicks,
+        writerReadBackPerTick: (after.stats.bars.writerReadBack - before.stats.bars.writerReadBack) / ticks,
+      },
     }),
   }
   if (o.target === 'engine') {

@@ -2,6 +2,7 @@
  * Messages between the bench's processes and threads, as plain data: the orchestrator, the engine
  * host, the naive server, the load generator and its EA threads.
  */
+import type { BarSchedulerCounters } from '../../src/aggregate/scheduler.js'
 import type { IngestCounters } from '../../src/ingest/ingest.js'
 import type { Percentiles } from './stats.js'
 import type { WorkloadOptions } from './workload.js'
@@ -26,7 +27,7 @@ export interface HostStats {
   /** Of the main thread, since the process started. */
   eventLoopUtilization: number
   /** The bar aggregator, when the engine builds bars: passes so far and the commit-to-bar lag of the latest ones, ms. */
-  bars?: { rounds: number; passes: number; minutes: number; ticksRead: number; failures: number; lag: Percentiles }
+  bars?: BarSchedulerCounters & { lag: Percentiles }
 }
 
 export type HostReply =

@@ -103,6 +103,21 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
     let ticks = 0
     let records = 0
     let skipped = 0
+    const commandChanges: CommandChange[] = []
+    const write = async (entry: RecordEntry) => {
+      if (!fresh(entry.streamId, entry.seq)) {
+        skipped++
+        return
+      }
+      const change = await writeRecord(tx, entry, resolveSymbol, now, options.bars ? barSymbols : undefined)
+      if (change) commandChanges.push(change)
+      records++
+    }
+    // Symbol specs first: an EA sends a symbol's spec before its ticks, and the ticks' bars are
+    // built with the chart mode and point the spec gives (written after them, it would change the
+    // symbol under bars just built and send every minute of it back to be built again).
+    const barSymbols = new Set<number>()
+    for (const entry of batch.records) if (entry.message.type === 'symbol_spec') await write(entry)
     const segments: { segment: TickSegment; symbolId: number }[] = []
     for (const segment of batch.segments) {
       if (!fresh(segment.streamId, segment.seq)) {
@@ -111,7 +126,6 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
       }
       segments.push({ segment, symbolId: await resolveSymbol(segment, segment.symbol) })
     }
-    const barSymbols = new Set<number>()
     const minuteBars = { built: 0, fromTicks: 0, readBack: 0 }
     if (segments.length > 0) {
       // the plan reads the newest stored tick of each symbol, so it comes before the insert
@@ -124,16 +138,7 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
       }
     }
     for (const { segment } of segments) if (segment.gap) await recordGap(tx, segment, now)
-    const commandChanges: CommandChange[] = []
-    for (const entry of batch.records) {
-      if (!fresh(entry.streamId, entry.seq)) {
-        skipped++
-        continue
-      }
-      const change = await writeRecord(tx, entry, resolveSymbol, now, options.bars ? barSymbols : undefined)
-      if (change) commandChanges.push(change)
-      records++
-    }
+    for (const entry of batch.records) if (entry.message.type !== 'symbol_spec') await write(entry)
     for (const r of batch.rejected) {
       if (!fresh(r.streamId, r.seq)) continue
       await tx.query(

@@ -41,6 +41,23 @@ t.test('storage on both backends', async (t) => {
     t.same(await s.query('select v from kv where k = $1', ['key-c']), [{ v: 'changed' }])
   })
 
+  await eachBackend(t, 'select returns the column names, rows as arrays, and stops at a limit', async (t, backend) => {
+    const s = await backend.open()
+    await s.exec('create table n (id integer primary key, label text, big bigint)')
+    await s.insertRows('n', ['id', 'label', 'big'], [[1, 'one', 2 ** 40], [2, 'two', 7], [3, 'three', 9]])
+    t.same(await s.select('select id, label as name, big from n where id > $1 order by id', [0]), {
+      columns: ['id', 'name', 'big'],
+      rows: [[1, 'one', 2 ** 40], [2, 'two', 7], [3, 'three', 9]],
+      truncated: false,
+    }, 'bigint values within 2^53 come back as numbers')
+    t.same(await s.select('select id from n order by id', [], 2), { columns: ['id'], rows: [[1], [2]], truncated: true })
+    t.same(await s.select('select id from n order by id', [], 3), { columns: ['id'], rows: [[1], [2], [3]], truncated: false })
+    t.same(await s.select('select id, label from n where id > $1', [10]), { columns: ['id', 'label'], rows: [], truncated: false }, 'no rows: the columns still come back')
+    const inTx = await s.transaction((tx) => tx.select('select count(*) as c from n'), { readOnly: true })
+    t.same(inTx.columns, ['c'])
+    t.equal(Number(inTx.rows[0]![0]), 3)
+  })
+
   await eachBackend(t, 'exec runs a whole multi-statement script', async (t, backend) => {
     const s = await backend.open()
     await s.exec(`

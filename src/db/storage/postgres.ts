@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net'
 import postgres from 'postgres'
 import { EngineError, ErrorCodes } from '../../errors.js'
 import { parsePostgresUrl, redactError, type PostgresTarget } from '../url.js'
-import { isBlankSql, lockTimeoutError, type Queryable, type Row, type StatementCount, type Storage, type TransactionOptions } from './types.js'
+import { isBlankSql, lockTimeoutError, type Queryable, type Row, type Selected, type StatementCount, type Storage, type TransactionOptions } from './types.js'
 import { quoteIdent } from './sqlite.js'
 
 export interface PostgresOptions {
@@ -158,6 +158,14 @@ function queryable(sql: postgres.Sql<any> | postgres.TransactionSql<any>, inTran
     async exec(script: string): Promise<void> {
       await sql.unsafe(script).simple()
     },
+    async select(text, params = [], limit = Infinity) {
+      const result = await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[]).values()
+      const columns = (result.columns ?? []).map((c) => c.name)
+      const truncated = result.length > limit
+      const rows = (truncated ? result.slice(0, limit) : result) as unknown[][]
+      for (const row of rows) normaliseValues(row)
+      return { columns, rows, truncated }
+    },
     async insertRows(table, columns, rows): Promise<number> {
       if (rows.length === 0) return 0
       const perStatement = Math.max(1, Math.min(1000, Math.floor(MAX_PARAMETERS / columns.length)))
@@ -169,6 +177,13 @@ function queryable(sql: postgres.Sql<any> | postgres.TransactionSql<any>, inTran
       }
       return rows.length
     },
+  }
+}
+
+function normaliseValues(row: unknown[]): void {
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i]
+    if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)) row[i] = Number(v)
   }
 }
 
@@ -201,6 +216,10 @@ class PostgresStorage implements Storage {
 
   exec(script: string): Promise<void> {
     return this.#direct.exec(script)
+  }
+
+  select(text: string, params?: readonly unknown[], limit?: number): Promise<Selected> {
+    return this.#direct.select(text, params, limit)
   }
 
   insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<number> {

@@ -3,7 +3,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { EngineError, ErrorCodes } from '../../errors.js'
 import type { Synchronous } from '../../config/resolve.js'
-import { lockTimeoutError, type Queryable, type Row, type StatementCount, type Storage, type TransactionOptions } from './types.js'
+import { lockTimeoutError, type Queryable, type Row, type Selected, type StatementCount, type Storage, type TransactionOptions } from './types.js'
 
 export interface SqliteOptions {
   /** A file path, or `:memory:`. The folder is created when missing. */
@@ -120,6 +120,7 @@ class SqliteStorage implements Storage {
     this.#direct = {
       query: (text, params) => Promise.resolve(this.#query(text, params)),
       eachRow: (text, params, row) => Promise.resolve(this.#eachRow(text, params, row)),
+      select: (text, params, limit) => Promise.resolve(this.#select(text, params, limit)),
       exec: (script) => Promise.resolve(void this.#db.exec(script)),
       insertRows: (table, columns, rows) => Promise.resolve(this.#insertRows(table, columns, rows)),
     }
@@ -248,6 +249,33 @@ class SqliteStorage implements Storage {
     } finally {
       stmt.raw(false)
     }
+  }
+
+  async select(text: string, params: readonly unknown[] = [], limit?: number): Promise<Selected> {
+    await this.#idle()
+    return this.#select(text, params, limit)
+  }
+
+  #select(text: string, params: readonly unknown[] = [], limit = Infinity): Selected {
+    const { stmt, order, inOrder } = this.#prepare(text)
+    if (!stmt.reader) throw new TypeError('select() runs statements that return rows only')
+    const values = inOrder && params.length === order.length ? params : order.map((n) => params[n - 1])
+    const columns = stmt.columns().map((c) => c.name)
+    const rows: unknown[][] = []
+    let truncated = false
+    stmt.raw(true)
+    try {
+      for (const r of stmt.iterate(...values)) {
+        if (rows.length >= limit) {
+          truncated = true
+          break
+        }
+        rows.push(r as unknown[])
+      }
+    } finally {
+      stmt.raw(false)
+    }
+    return { columns, rows, truncated }
   }
 
   #query<T>(text: string, params: readonly unknown[] = []): T[] {

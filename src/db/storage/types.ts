@@ -23,6 +23,12 @@ export interface Queryable {
    * all held at once, was most of the cost (and of the garbage collector's).
    */
   eachRow?(text: string, params: readonly unknown[], row: (values: unknown[]) => void): Promise<void>
+  /**
+   * Runs a query for a reader: its column names (also when no row comes back) and its rows as
+   * arrays in column order. With `limit`, at most that many rows are read and `truncated` says
+   * whether there were more; SQLite stops stepping the statement there.
+   */
+  select(text: string, params?: readonly unknown[], limit?: number): Promise<Selected>
   /** Inserts rows (each an array in `columns` order) with multi-row statements; returns the count. */
   insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<number>
   /**
@@ -31,6 +37,13 @@ export interface Queryable {
    * the COPY and the error is thrown, so the caller may go on another way.
    */
   copyIn?(statement: string, data: Uint8Array): Promise<void>
+}
+
+export interface Selected {
+  columns: string[]
+  rows: unknown[][]
+  /** More rows than `limit` were there. */
+  truncated: boolean
 }
 
 export interface TransactionOptions {

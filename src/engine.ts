@@ -17,7 +17,9 @@ import { listTokens } from './db/sql/tokens.js'
 import type { Storage } from './db/storage/types.js'
 import { createAggregatorPool } from './workers/aggregator-pool.js'
 import type { WriteOutcome } from './workers/tasks.js'
+import { createReaderPool } from './workers/reader-pool.js'
 import { createWriterPool } from './workers/writer-pool.js'
+import { QueryService } from './query/service.js'
 
 export interface Engine {
   /** Migrations applied while starting (empty when none were pending or `migrate` is off). */
@@ -106,6 +108,14 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
   })
   void bars?.start()
   const commands = new CommandRouter(pool, { log })
+  const readers = createReaderPool(
+    { database: config.database, dialect: config.dialect, busyTimeoutMs: config.busyTimeoutMs },
+    { threads: config.readers, timeoutMs: config.queryTimeoutMs, maxQueue: 256 },
+    log,
+  )
+  // the gateway fills `streams` as EAs connect; the queries ask it which are online
+  let onlineStreams: ReadonlyMap<number, unknown> = new Map()
+  const queries = new QueryService(readers, { isOnline: (id) => onlineStreams.has(id) })
   let gateway: Gateway
   try {
     gateway = await startGateway(
@@ -126,11 +136,12 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
         maxAuthFailureDelayMs: config.maxAuthFailureDelayMs,
         log,
       },
-      { pool, ingest, commands },
+      { pool, ingest, commands, queries },
     )
   } catch (err) {
     commands.close()
     await bars?.close()
+    await readers.close()
     await pool.close()
     const cause = (err as { code?: unknown }).code
     throw new EngineError(
@@ -140,6 +151,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
       { cause: err },
     )
   }
+  onlineStreams = gateway.streams
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
@@ -149,6 +161,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
       await bars?.close()
       commands.close()
       await gateway.close(CloseCodes.GOING_AWAY, 'engine shutting down')
+      await readers.close()
       await pool.close()
     })())
   return {

@@ -1,6 +1,6 @@
 /**
- * `connectDashboard`: a dashboard session for Node. For now it sends commands and follows their
- * status; later issues grow it with subscriptions and queries.
+ * `connectDashboard`: a dashboard session for Node. It sends commands and follows their status,
+ * runs typed queries (docs/QUERIES.md) and, with an admin token, SQL console statements.
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -13,8 +13,27 @@ import {
   type CommandStatus,
   type CommandStatusUpdate,
   type EngineMessage,
+  type QueryResult,
+  type SqlResult,
   type Welcome,
 } from '../protocol/messages.js'
+
+/** One page of a typed query. */
+export interface QueryPage<Row = Record<string, unknown>> {
+  columns: string[]
+  /** The rows as objects keyed by column name. */
+  rows: Row[]
+  /** Pass it as `cursor` for the next page; null on the last one. */
+  nextCursor: string | null
+}
+
+export interface QueryOptions {
+  limit?: number
+  cursor?: string
+  order?: 'asc' | 'desc'
+  /** Rejects with a plain Error when no answer comes within it. Default 30000. */
+  timeoutMs?: number
+}
 
 export interface DashboardOptions {
   token: string
@@ -35,6 +54,15 @@ export interface SentCommand {
 export interface Dashboard extends EventEmitter {
   readonly welcome: Welcome
   sendCommand(command: Omit<CommandSend, 'type' | 'request_id'>): SentCommand
+  /**
+   * Runs the typed query `name` with its filters; rejects with a ClientError carrying the engine's
+   * code (BAD_FIELD naming the parameter, FORBIDDEN, QUERY_TIMEOUT, BUSY).
+   */
+  query<Row = Record<string, unknown>>(name: string, params?: Record<string, unknown>, options?: QueryOptions): Promise<QueryPage<Row>>
+  /** Every page of a query, fetched one after the other. */
+  queryAll<Row = Record<string, unknown>>(name: string, params?: Record<string, unknown>, options?: Omit<QueryOptions, 'cursor'>): AsyncGenerator<Row[]>
+  /** One read-only SELECT (admin tokens); rejects with SQL_REFUSED (see `refusal`), QUERY_TIMEOUT, FORBIDDEN. */
+  sql(statement: string, options?: { limit?: number; timeoutMs?: number }): Promise<Omit<SqlResult, 'type' | 'request_id'>>
   close(): Promise<void>
 }
 
@@ -71,6 +99,8 @@ class DashboardSession extends EventEmitter implements Dashboard {
   readonly welcome: Welcome
   readonly #byRequest = new Map<string, Tracker>()
   readonly #byCommand = new Map<string, Tracker>()
+  /** Requests answered by one frame (query_result, sql_result, done), by request id. */
+  readonly #requests = new Map<string, { resolve: (m: EngineMessage) => void; reject: (err: Error) => void }>()
 
   constructor(ws: WebSocket, welcome: Welcome) {
     super()
@@ -79,6 +109,48 @@ class DashboardSession extends EventEmitter implements Dashboard {
     ws.on('message', (data) => this.#onMessage(decode(data as Buffer) as EngineMessage))
     ws.on('close', () => {
       for (const t of this.#byRequest.values()) t.fail(new Error('connection closed'))
+      for (const r of this.#requests.values()) r.reject(new Error('connection closed'))
+      this.#requests.clear()
+    })
+  }
+
+  async query<Row>(name: string, params?: Record<string, unknown>, options: QueryOptions = {}): Promise<QueryPage<Row>> {
+    const { timeoutMs, ...rest } = options
+    const m = (await this.#request({ type: 'query', query: name, ...(params && { params }), ...rest }, timeoutMs)) as QueryResult
+    const rows = m.rows.map((r) => Object.fromEntries(m.columns.map((c, i) => [c, r[i]])) as Row)
+    return { columns: m.columns, rows, nextCursor: m.next_cursor }
+  }
+
+  async *queryAll<Row>(name: string, params?: Record<string, unknown>, options: Omit<QueryOptions, 'cursor'> = {}): AsyncGenerator<Row[]> {
+    let cursor: string | undefined
+    do {
+      const page: QueryPage<Row> = await this.query<Row>(name, params, { ...options, ...(cursor !== undefined && { cursor }) })
+      yield page.rows
+      cursor = page.nextCursor ?? undefined
+    } while (cursor !== undefined)
+  }
+
+  async sql(statement: string, options: { limit?: number; timeoutMs?: number } = {}): Promise<Omit<SqlResult, 'type' | 'request_id'>> {
+    const m = (await this.#request({ type: 'sql', sql: statement, ...(options.limit !== undefined && { limit: options.limit }) }, options.timeoutMs)) as SqlResult
+    const { type: _, request_id: __, ...result } = m
+    return result
+  }
+
+  #request(message: Record<string, unknown>, timeoutMs = 30000): Promise<EngineMessage> {
+    const requestId = randomUUID()
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#requests.delete(requestId)
+        reject(new Error(`no answer to ${String(message.type)} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      timer.unref()
+      const settle = (fn: () => void) => {
+        clearTimeout(timer)
+        this.#requests.delete(requestId)
+        fn()
+      }
+      this.#requests.set(requestId, { resolve: (m) => settle(() => resolve(m)), reject: (e) => settle(() => reject(e)) })
+      this.#ws.send(encode({ ...message, request_id: requestId }))
     })
   }
 
@@ -106,7 +178,11 @@ class DashboardSession extends EventEmitter implements Dashboard {
       this.#byCommand.set(m.command_id, tracker)
       tracker.update(m)
       this.emit('command_status', m)
+    } else if (m.type === 'query_result' || m.type === 'sql_result' || m.type === 'done') {
+      this.#requests.get(m.request_id)?.resolve(m)
     } else if (m.type === 'error') {
+      const request = m.request_id !== undefined ? this.#requests.get(m.request_id) : undefined
+      if (request) return request.reject(new ClientError(m.code, `${m.code}: ${m.message}`, m))
       const tracker = m.request_id !== undefined ? this.#byRequest.get(m.request_id) : undefined
       if (tracker) tracker.fail(new ClientError(m.code, `${m.code}: ${m.message}`, m))
       this.emit('engine-error', m)

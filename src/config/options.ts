@@ -244,6 +244,39 @@ export const options = {
     help: 'PostgreSQL writer workers; SQLite always has one writer',
   }),
   /**
+   * Reader workers for queries, the SQL console and the HTTP API, each with its own read-only
+   * connection. Default 2: a heavy query leaves a reader free, and ingest keeps its core.
+   */
+  readers: option({
+    flag: '--readers',
+    env: 'MT5E_READERS',
+    default: 2,
+    parse: wholeNumber(1),
+    metavar: 'N',
+    commands: startOnly,
+    help: 'reader workers for queries, the SQL console and the HTTP API',
+  }),
+  /** A query or SQL console statement running longer is stopped (QUERY_TIMEOUT). Default 10000. */
+  queryTimeoutMs: option({
+    flag: '--query-timeout-ms',
+    env: 'MT5E_QUERY_TIMEOUT_MS',
+    default: 10_000,
+    parse: wholeNumber(100),
+    metavar: 'MS',
+    commands: startOnly,
+    help: 'a query or SQL statement running longer is stopped',
+  }),
+  /** Rows an SQL console statement returns at most (a `limit` may ask fewer). Default 10000. */
+  sqlRowLimit: option({
+    flag: '--sql-row-limit',
+    env: 'MT5E_SQL_ROW_LIMIT',
+    default: 10_000,
+    parse: wholeNumber(1),
+    metavar: 'N',
+    commands: startOnly,
+    help: 'rows an SQL console statement returns at most',
+  }),
+  /**
    * The bar timeframes built from ticks: `all` (default, M1 to MN1), `none`, or a list such as
    * `M1,M5,H1,D1`; the timeframes a listed one is rolled up from are built too (docs/BARS.md).
    */

@@ -7,17 +7,21 @@ import { isHelloFrame, perr, type Connection } from './connection.js'
 import { Session } from './session.js'
 import type { DashboardEndpoint } from '../commands/router.js'
 import { ErrorCodes, hasCode } from '../errors.js'
-import type { ProtocolError } from '../protocol/codec.js'
-import { PROTOCOL_VERSION, ProtocolErrors, type CommandSend, type CommandStatusUpdate, type ProtocolErrorCode } from '../protocol/messages.js'
+import { ProtocolError } from '../protocol/codec.js'
+import { PROTOCOL_VERSION, ProtocolErrors, type CommandSend, type CommandStatusUpdate, type EngineMessage, type ProtocolErrorCode } from '../protocol/messages.js'
 import { parseDashboardMessage } from '../protocol/validate.js'
 import type { AuthResult } from '../workers/tasks.js'
 
 /** Commands one dashboard may have being created at once before its socket is paused. */
 export const MAX_COMMANDS_IN_FLIGHT = 16
+/** Reads (queries, SQL) one dashboard may have running at once before its socket is paused. */
+export const MAX_READS_IN_FLIGHT = 4
 
 export class DashboardSession extends Session implements DashboardEndpoint {
   /** Commands of this dashboard being created; at MAX_COMMANDS_IN_FLIGHT its socket is not read. */
   #commandsInFlight = 0
+  /** Queries and SQL statements of this dashboard being run; at MAX_READS_IN_FLIGHT its socket is not read. */
+  #readsInFlight = 0
 
   constructor(
     conn: Connection,
@@ -42,11 +46,43 @@ export class DashboardSession extends Session implements DashboardEndpoint {
       return this.conn.refuse(err as ProtocolError, value)
     }
     if (message.type === 'hello') return this.helloAgain()
-    if (message.type === 'command_send') void this.#onCommandSend(message)
+    switch (message.type) {
+      case 'command_send':
+        return void this.#onCommandSend(message)
+      case 'query':
+        return void this.#read(message.request_id, async () => {
+          const { type: _, request_id, ...request } = message
+          return { type: 'query_result', request_id, ...(await this.conn.deps.queries.run(request, this.auth.role)) }
+        })
+    }
   }
 
   override holdsReading(): boolean {
-    return this.#commandsInFlight >= MAX_COMMANDS_IN_FLIGHT
+    return this.#commandsInFlight >= MAX_COMMANDS_IN_FLIGHT || this.#readsInFlight >= MAX_READS_IN_FLIGHT
+  }
+
+  /**
+   * Runs one read and sends its answer, or the error that refused it, with the request's id. A
+   * dashboard with MAX_READS_IN_FLIGHT reads running is read no further until one ends.
+   */
+  async #read(requestId: string, fn: () => Promise<EngineMessage>): Promise<void> {
+    if (++this.#readsInFlight >= MAX_READS_IN_FLIGHT) this.conn.pause()
+    try {
+      this.conn.send(await fn())
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        err.requestId = requestId
+        this.conn.answer(err)
+      } else {
+        this.conn.alarm('error', { err, requestId }, 'a read failed: answered INTERNAL')
+        const answer = perr(ProtocolErrors.INTERNAL, (err as Error).message)
+        answer.requestId = requestId
+        this.conn.answer(answer)
+      }
+    } finally {
+      this.#readsInFlight--
+      this.conn.resumeReading()
+    }
   }
 
   override detach(): void {

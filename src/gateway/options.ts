@@ -9,6 +9,7 @@ import type { CommandRouter } from '../commands/router.js'
 import type { Ingest } from '../ingest/ingest.js'
 import { silentLogger, type Logger } from '../log.js'
 import { limits } from '../protocol/validate.js'
+import type { QueryService } from '../query/service.js'
 import type { WriterPool } from '../workers/writer-pool.js'
 
 /** The gateway's options, with the admission limits for strangers (src/gateway/admission.ts). */
@@ -84,6 +85,8 @@ export interface GatewayServices {
   pool: WriterPool
   ingest: Ingest
   commands: CommandRouter
+  /** Typed queries, on the reader workers. */
+  queries: QueryService
 }
 
 /** What every connection of one gateway shares. */

@@ -20,6 +20,8 @@ export interface Gateway {
   readonly url: string
   readonly port: number
   readonly counters: GatewayCounters
+  /** The EA streams connected now, by stream id. */
+  readonly streams: ReadonlyMap<number, unknown>
   /** Stops accepting connections and stops reading from open ones. */
   stopAccepting(): Promise<void>
   /** Closes every connection with `code`, then the server. */
@@ -130,6 +132,7 @@ export async function startGateway(options: GatewayOptions, services: GatewaySer
     url: `ws://${host}:${port}/v1`,
     port,
     counters,
+    streams: deps.streams,
     async stopAccepting() {
       deps.stopping = true
       server.close()

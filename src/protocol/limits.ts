@@ -45,6 +45,8 @@ export interface ProtocolLimits {
   readonly maxMapDepth: number
   /** Values (at every level together) in one free-form map. Default 1000. */
   readonly maxMapValues: number
+  /** Length of an SQL console statement, in UTF-8 bytes. Default 65536. */
+  readonly maxSqlBytes: number
   /** `command_send.expires_in_ms` when absent. Default 60000. */
   readonly defaultCommandExpiresMs: number
   /** Largest `command_send.expires_in_ms`. Default 86400000 (a day). */
@@ -71,6 +73,7 @@ export const limits: ProtocolLimits = Object.freeze({
   maxTextBytes: 8192,
   maxMapDepth: 8,
   maxMapValues: 1000,
+  maxSqlBytes: 65_536,
   defaultCommandExpiresMs: 60_000,
   maxCommandExpiresMs: 86_400_000,
 })

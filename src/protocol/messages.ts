@@ -333,7 +333,54 @@ export interface CommandSend {
   expires_in_ms?: number
 }
 
-export type DashboardMessage = DashboardHello | CommandSend
+/** A typed query (docs/QUERIES.md): one page of rows, and the cursor of the next. */
+export interface QueryMessage {
+  type: 'query'
+  request_id: string
+  /** The query's name: deals, positions, bars, ... */
+  query: string
+  /** Its filters, by name; each query lists those it takes. */
+  params?: Record<string, unknown>
+  /** Rows per page: default 1000, at most the query's maximum. */
+  limit?: number
+  /** The `next_cursor` of the page before. */
+  cursor?: string
+  /** Each query has its own default: newest first for feeds, oldest first for series. */
+  order?: 'asc' | 'desc'
+}
+
+/** One read-only SELECT on the SQL console; admin tokens only. */
+export interface SqlMessage {
+  type: 'sql'
+  request_id: string
+  sql: string
+  /** Rows at most: default and maximum are the engine's sqlRowLimit. */
+  limit?: number
+}
+
+/** A live topic: its snapshot, then its changes as they commit (docs/SUBSCRIPTIONS.md). */
+export interface SubscribeMessage {
+  type: 'subscribe'
+  request_id: string
+  /** ticks, bars, positions, account, journal, ea_status, commands, notifications */
+  topic: string
+  params?: Record<string, unknown>
+}
+
+export interface UnsubscribeMessage {
+  type: 'unsubscribe'
+  request_id: string
+  subscription_id: number
+}
+
+/** Marks notifications read (viewer or admin). */
+export interface NotificationsRead {
+  type: 'notifications_read'
+  request_id: string
+  ids: number[]
+}
+
+export type DashboardMessage = DashboardHello | CommandSend | QueryMessage | SqlMessage | SubscribeMessage | UnsubscribeMessage | NotificationsRead
 
 // ---------------------------------------------------------------------------------------------
 // Engine -> EA and dashboard
@@ -372,6 +419,8 @@ export interface ErrorFrame {
   field?: string
   /** The `request_id` of the dashboard message that caused it, where there was one. */
   request_id?: string
+  /** SQL_REFUSED only: the reason, one of the console's refusal codes (docs/SECURITY.md). */
+  refusal?: string
 }
 
 export interface Ping {
@@ -412,7 +461,44 @@ export interface CommandStatusUpdate {
   result?: Record<string, unknown>
 }
 
-export type EngineMessage = Welcome | Ack | ErrorFrame | Ping | Command | CommandStatusUpdate
+export interface QueryResult {
+  type: 'query_result'
+  request_id: string
+  query: string
+  columns: string[]
+  /** Each row an array, in `columns` order. */
+  rows: unknown[][]
+  /** Where the next page starts; nil on the last page. */
+  next_cursor: string | null
+}
+
+export interface SqlResult {
+  type: 'sql_result'
+  request_id: string
+  columns: string[]
+  rows: unknown[][]
+  /** More rows than the limit were there. */
+  truncated: boolean
+  elapsed_ms: number
+}
+
+/** The answer to a request that returns nothing else (unsubscribe, notifications_read). */
+export interface Done {
+  type: 'done'
+  request_id: string
+  /** notifications_read: how many were marked. */
+  count?: number
+}
+
+export type EngineMessage = Welcome | Ack | ErrorFrame | Ping | Command | CommandStatusUpdate | QueryResult | SqlResult | Done | SubscriptionFrame
+
+/** The frames of a live subscription (src/subscriptions/hub.ts). */
+export type SubscriptionFrame =
+  | { type: 'subscribed'; request_id?: string; subscription_id: number; topic: string }
+  | { type: 'snapshot'; subscription_id: number; topic: string; data: unknown }
+  | { type: 'event'; subscription_id: number; topic: string; data: unknown }
+  | { type: 'gap'; subscription_id: number; topic: string; dropped: number; reason: string }
+  | { type: 'unsubscribed'; subscription_id: number; reason?: string }
 
 // ---------------------------------------------------------------------------------------------
 // Errors and close codes
@@ -461,6 +547,12 @@ export const ProtocolErrors = {
   STORAGE_REFUSED: 'STORAGE_REFUSED',
   /** Another connection took over this EA instance. */
   REPLACED: 'REPLACED',
+  /** A query or SQL console statement ran past its timeout and was stopped; nothing else is affected. */
+  QUERY_TIMEOUT: 'QUERY_TIMEOUT',
+  /** Every reader is busy and as many reads wait as may: nothing was run; retry shortly. */
+  BUSY: 'BUSY',
+  /** The SQL console refused the statement before running it; `refusal` says why. */
+  SQL_REFUSED: 'SQL_REFUSED',
   /** The engine is stopping (close 1001). */
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   /**

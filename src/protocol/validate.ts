@@ -27,6 +27,10 @@ import {
   type HelloAccount,
   type HelloEa,
   type Log,
+  type NotificationsRead,
+  type QueryMessage,
+  type SqlMessage,
+  type SubscribeMessage,
   type OrderEvent,
   type PositionRow,
   type PositionsSnapshot,
@@ -130,6 +134,11 @@ export function parseDashboardMessage(value: unknown, lim: ProtocolLimits = limi
       return parseDashboardHello(v, lim)
     }
     if (type === 'command_send') return parseCommandSend(v, lim)
+    if (type === 'query') return parseQuery(v, lim)
+    if (type === 'sql') return parseSql(v, lim)
+    if (type === 'subscribe') return parseSubscribe(v, lim)
+    if (type === 'unsubscribe') return { type, request_id: reqId(v, 'request_id', '', lim), subscription_id: reqInt(v, 'subscription_id', '', 1, MAX_SAFE) }
+    if (type === 'notifications_read') return parseNotificationsRead(v, lim)
     throw new ProtocolError(ProtocolErrors.UNKNOWN_TYPE, `type: "${clip(type)}" is not a dashboard message type`, 'type')
   } catch (err) {
     const id = v.request_id
@@ -578,6 +587,52 @@ function parseCommandSend(v: Fields, lim: ProtocolLimits): CommandSend {
   put(out, 'payload', optFreeMap(v, 'payload', lim))
   put(out, 'expires_in_ms', optInt(v, 'expires_in_ms', '', 1, lim.maxCommandExpiresMs))
   return out
+}
+
+function parseQuery(v: Fields, lim: ProtocolLimits): QueryMessage {
+  const out: QueryMessage = { type: 'query', request_id: reqId(v, 'request_id', '', lim), query: reqStr(v, 'query', '', 1, lim.maxNameBytes) }
+  put(out, 'params', optParams(v, lim))
+  put(out, 'limit', optInt(v, 'limit', '', 1, MAX_SAFE))
+  put(out, 'cursor', optStr(v, 'cursor', '', 1, 4096))
+  put(out, 'order', optEnum(v, 'order', '', ['asc', 'desc'] as const))
+  return out
+}
+
+function parseSql(v: Fields, lim: ProtocolLimits): SqlMessage {
+  const out: SqlMessage = { type: 'sql', request_id: reqId(v, 'request_id', '', lim), sql: reqStr(v, 'sql', '', 1, lim.maxSqlBytes) }
+  put(out, 'limit', optInt(v, 'limit', '', 1, MAX_SAFE))
+  return out
+}
+
+function parseSubscribe(v: Fields, lim: ProtocolLimits): SubscribeMessage {
+  const out: SubscribeMessage = { type: 'subscribe', request_id: reqId(v, 'request_id', '', lim), topic: reqStr(v, 'topic', '', 1, lim.maxNameBytes) }
+  put(out, 'params', optParams(v, lim))
+  return out
+}
+
+function parseNotificationsRead(v: Fields, lim: ProtocolLimits): NotificationsRead {
+  const ids = v.ids
+  if (!Array.isArray(ids) || ids.length === 0 || ids.length > 1000) throw bad('', 'ids', `must be an array of 1 to 1000 notification ids, got ${describe(ids)}`)
+  ids.forEach((id, i) => {
+    if (!Number.isSafeInteger(id) || (id as number) < 1) throw bad('', `ids[${i}]`, `must be a positive integer, got ${describe(id)}`)
+  })
+  return { type: 'notifications_read', request_id: reqId(v, 'request_id', '', lim), ids: ids as number[] }
+}
+
+/** A query's or topic's parameters: a flat map of scalars (each query checks its own names and types). */
+function optParams(v: Fields, lim: ProtocolLimits): Record<string, unknown> | undefined {
+  const m = optMap(v, 'params', '')
+  if (m === undefined) return undefined
+  const keys = Object.keys(m)
+  if (keys.length > 32) throw bad('', 'params', `at most 32 parameters, got ${keys.length}`)
+  for (const key of keys) {
+    const x = m[key]
+    if (x !== null && typeof x !== 'string' && typeof x !== 'boolean' && !(typeof x === 'number' && Number.isFinite(x))) {
+      throw bad('params.', key, `must be a string, a number, a boolean or nil, got ${describe(x)}`)
+    }
+    if (typeof x === 'string' && tooLong(x, lim.maxTextBytes)) throw bad('params.', key, `longer than ${lim.maxTextBytes} bytes`)
+  }
+  return m
 }
 
 function parseTarget(v: Fields, lim: ProtocolLimits): CommandTarget {

@@ -24,7 +24,7 @@ export interface WriterConfig {
  * An EngineError's code the writer raised on purpose (INSTANCE_CONFLICT, TOKEN_SCOPE, STREAM_GAP,
  * ...), or STORAGE_FAILED for anything the database threw, its own code in `dbCode`.
  */
-export type TaskErrorCode = ErrorCode | typeof ProtocolErrors.STORAGE_FAILED
+export type TaskErrorCode = ErrorCode | typeof ProtocolErrors.STORAGE_FAILED | typeof ProtocolErrors.QUERY_TIMEOUT | typeof ProtocolErrors.BUSY
 
 export interface TaskError {
   code: TaskErrorCode
@@ -195,3 +195,24 @@ export type WriterTask =
   | { kind: 'command_delivered'; commandId: string; streamId: number; now: number }
   | { kind: 'commands_expire'; now: number }
   | { kind: 'commands_pending'; streamId: number; accountId: number; magic: number; now: number }
+
+// ---------------------------------------------------------------------------------------------
+// Readers
+
+export interface ReaderConfig {
+  database: string
+  dialect: 'sqlite' | 'postgres'
+  busyTimeoutMs: number
+  /** PostgreSQL: the server cancels a statement running longer (statement_timeout). */
+  statementTimeoutMs: number
+}
+
+export type ReaderTask =
+  /** One typed query, built by src/query/plan.ts: at most `limit` rows are read. */
+  | { kind: 'select'; sql: string; values: unknown[]; limit: number }
+
+export interface ReadResult {
+  columns: string[]
+  rows: unknown[][]
+  truncated: boolean
+}

@@ -1,0 +1,72 @@
+/**
+ * The Piscina pool of reader workers (src/workers/reader.ts), with the read side's two bounds:
+ * a task waits at most `queueTimeoutMs` for a free reader (the queue itself holds at most
+ * `maxQueue`, beyond which a read is refused at once), and runs at most `timeoutMs`. A task past its
+ * timeout is aborted: Piscina ends its thread (a SQLite statement cannot be interrupted from inside)
+ * and starts a fresh one.
+ */
+import { fileURLToPath } from 'node:url'
+import { Piscina } from 'piscina'
+import { maskSecrets } from '../db/url.js'
+import { silentLogger, type Logger } from '../log.js'
+import { ProtocolErrors } from '../protocol/messages.js'
+import type { ReadResult, ReaderConfig, ReaderTask, TaskResult } from './tasks.js'
+
+export interface ReaderPoolOptions {
+  threads: number
+  /** A query running longer is aborted (QUERY_TIMEOUT). */
+  timeoutMs: number
+  /** Reads waiting for a reader at most; one more is refused (BUSY). */
+  maxQueue: number
+}
+
+export interface ReaderPool {
+  readonly threads: number
+  readonly timeoutMs: number
+  select(sql: string, values: unknown[], limit: number): Promise<TaskResult<ReadResult>>
+  /** Reads queued and running now. */
+  load(): { queued: number; running: number }
+  close(): Promise<void>
+}
+
+const workerFile = fileURLToPath(new URL('./reader.js', import.meta.url))
+
+export function createReaderPool(config: Omit<ReaderConfig, 'statementTimeoutMs'>, options: ReaderPoolOptions, log: Logger = silentLogger): ReaderPool {
+  const piscina = new Piscina({
+    filename: workerFile,
+    minThreads: options.threads,
+    maxThreads: options.threads,
+    maxQueue: options.maxQueue,
+    idleTimeout: Number.MAX_SAFE_INTEGER,
+    // PostgreSQL cuts the statement itself a little before the pool gives up on it
+    workerData: { ...config, statementTimeoutMs: Math.max(1, options.timeoutMs - 50) } satisfies ReaderConfig,
+  })
+  piscina.on('error', (err: Error) => {
+    log.error({ component: 'reader', cause: maskSecrets(err.stack ?? err.message) }, 'a reader thread failed and was replaced')
+  })
+  let running = 0
+  const run = async <T>(task: ReaderTask): Promise<TaskResult<T>> => {
+    const signal = AbortSignal.timeout(options.timeoutMs)
+    running++
+    try {
+      return (await piscina.run(task, { signal })) as TaskResult<T>
+    } catch (err) {
+      if (signal.aborted) {
+        return { ok: false, error: { code: ProtocolErrors.QUERY_TIMEOUT, message: `the query ran past its ${options.timeoutMs} ms timeout and was stopped`, dataError: false } }
+      }
+      if (/queue is full/i.test((err as Error).message)) {
+        return { ok: false, error: { code: ProtocolErrors.BUSY, message: `${options.maxQueue} reads are waiting for a reader; try again shortly`, dataError: false } }
+      }
+      throw err
+    } finally {
+      running--
+    }
+  }
+  return {
+    threads: options.threads,
+    timeoutMs: options.timeoutMs,
+    select: (sql, values, limit) => run({ kind: 'select', sql, values, limit }),
+    load: () => ({ queued: piscina.queueSize, running }),
+    close: () => piscina.destroy(),
+  }
+}

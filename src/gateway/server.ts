@@ -3,7 +3,8 @@
  * This file accepts TCP connections (within admission's budget for strangers), upgrades them, runs
  * the heartbeat and closes the whole. Each WebSocket is a Connection (connection.ts) served first
  * by its Handshake (handshake.ts), then by an EaSession or a DashboardSession (ea-session.ts,
- * dashboard-session.ts). SQL runs in the writer workers.
+ * dashboard-session.ts). HTTP serves `/health` and the read-only API under `/api/v1/` (http/api.ts);
+ * every other path answers 426. SQL runs in the writer and reader workers.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
@@ -11,6 +12,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import type { Doorway } from './admission.js'
 import { Connection } from './connection.js'
 import { Handshake } from './handshake.js'
+import { HttpApi } from './http/api.js'
 import { gatewayDeps, type GatewayCounters, type GatewayOptions, type GatewayServices } from './options.js'
 import { CloseCodes } from '../protocol/messages.js'
 
@@ -33,6 +35,8 @@ export async function startGateway(options: GatewayOptions, services: GatewaySer
   const { admission, log } = deps
   const counters: GatewayCounters = { connections: 0, frames: 0, bytes: 0, errors: 0, slowConsumers: 0, unauthenticated: 0, turnedAway: 0 }
   const connections = new Set<Connection>()
+  let base = ''
+  const api = new HttpApi(deps, () => base)
   const doors = new WeakMap<Socket, Door>()
   // Node's request timers only start once a byte has arrived and are checked every
   // connectionsCheckingInterval (30 s by default): a socket that never sends is held by neither.
@@ -44,6 +48,7 @@ export async function startGateway(options: GatewayOptions, services: GatewaySer
     keepAliveTimeout: handshake,
     connectionsCheckingInterval: Math.min(1000, handshake),
   }, (req, res) => {
+    if (api.handles(req)) return void api.serve(req, res, doors.get(req.socket)?.address ?? req.socket.remoteAddress ?? 'unknown')
     if (req.url === '/health') {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ ok: true, connections: connections.size }))
@@ -128,6 +133,7 @@ export async function startGateway(options: GatewayOptions, services: GatewaySer
   listening = true
   const port = (server.address() as AddressInfo).port
   const host = options.host.includes(':') ? `[${options.host}]` : options.host
+  base = `http://${host}:${port}/api/v1`
   return {
     url: `ws://${host}:${port}/v1`,
     port,

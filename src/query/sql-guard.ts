@@ -186,7 +186,7 @@ export function guardSql(text: string, dialect: SqlDialect, options: GuardOption
   // read it anyway, but a refusal that does not depend on that is cheaper to trust
   if (/u&\s*["']/i.test(text)) return refuse('SQL_PARSE_FAILED', 'Unicode escapes (U&"..." and U&\'...\') are not accepted by the console')
   const parsed = parse(text, dialect)
-  if ('error' in parsed) return unparsed(text, dialect, parsed.error)
+  if ('error' in parsed) return unparsed(text, dialect, parsed.error, denied)
   const { asts, tableList } = parsed
   if (asts.length !== 1) return refuse('SQL_NOT_ONE_STATEMENT', `the text holds ${asts.length} statements; the console runs one at a time`)
   const ast = asts[0]!
@@ -258,14 +258,16 @@ function parse(text: string, dialect: SqlDialect): Parsed {
  * A text the parser refused is refused; the code says why when the text shows it plainly, so that
  * `DROP TABLE`, `FOR UPDATE` or `select 1; garbage` are not all answered "could not parse".
  */
-function unparsed(text: string, dialect: SqlDialect, error: string): GuardVerdict {
+function unparsed(text: string, dialect: SqlDialect, error: string, denied: Set<string>): GuardVerdict {
   const code = codeOnly(text, dialect)
   const keyword = /^[\s(]*([a-z_]+)/i.exec(code)?.[1]?.toLowerCase()
   if (keyword !== undefined && !readKeywords.has(keyword)) {
     return refuse('SQL_NOT_SELECT', `only SELECT may run; this statement begins with ${keyword.toUpperCase()}`)
   }
+  const named = lexicalBackstop(text, denied)
+  if (named) return named
   if (/;[\s;]*\S/.test(code)) return refuse('SQL_NOT_ONE_STATEMENT', 'the text holds more than one statement; the console runs one at a time')
-  if (/\(\s*(insert|update|delete|merge)\b/i.test(code)) {
+  if (/\(\s*(insert|update|delete|merge)\b/i.test(code) || /\b(insert\s+into|delete\s+from|merge\s+into|update\s+[\w."]+\s+set)\b/i.test(code)) {
     return refuse('SQL_NOT_SELECT', 'a data-modifying statement inside the SELECT (in WITH or a subquery) may not run')
   }
   if (/\bfor\s+(update|share|no\s+key\s+update|key\s+share)\b/i.test(code)) {

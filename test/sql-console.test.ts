@@ -463,6 +463,12 @@ t.test('SQLite: the read-only connection refuses on its own (defence in depth)',
   t.equal(after!.query_only, 1, 'the console set query_only')
   await t.rejects(ro.query('create temp table scratch2 (a int)'), { code: 'SQLITE_READONLY' }, 'query_only refuses the temp schema')
   await t.rejects(ro.query('insert into scratch values (1)'), { code: 'SQLITE_READONLY' }, 'and writes into it')
+  // ATTACH is not a write: outside select() even a read-only, query_only connection attaches an
+  // existing file (read-only). The console depends on select() (and the guard) for this one.
+  await t.rejects(ro.query(`attach database '${join(tempDir(t), 'new.db')}' as fresh`), { code: 'SQLITE_CANTOPEN' }, 'ATTACH cannot create a file')
+  await ro.query(`attach database '${other}' as other`)
+  await t.rejects(ro.query("insert into other.secret values ('w')"), { code: 'SQLITE_READONLY' }, 'an attached file is read-only too')
+  await ro.query('detach database other')
   t.match(
     await runConsoleSql(ro, 'select * from tokens', { ...run, deniedTables: [] }),
     { ok: true, rows: [[1, 'console-test', 'admin']] },

@@ -26,7 +26,18 @@ export interface ConsoleOptions {
 
 export type ConsoleResult =
   | { ok: true; columns: string[]; rows: unknown[][]; truncated: boolean; elapsedMs: number }
-  | { ok: false; code: SqlRefusal | 'SQL_TIMEOUT' | 'SQL_FAILED'; reason: string }
+  | { ok: false; code: SqlRefusal | (typeof ConsoleOutcomes)[keyof typeof ConsoleOutcomes]; reason: string }
+
+/**
+ * The console's own outcomes besides the guard's refusals: returned values documented in
+ * docs/SECURITY.md ("The SQL console"), not EngineError codes.
+ */
+export const ConsoleOutcomes = Object.freeze({
+  /** PostgreSQL cancelled the statement after `timeoutMs`. */
+  SQL_TIMEOUT: 'SQL_TIMEOUT',
+  /** The database refused the statement; `reason` holds its code and message. */
+  SQL_FAILED: 'SQL_FAILED',
+} as const)
 
 /** SQLSTATE 57014, query_canceled: what `statement_timeout` raises. */
 const QUERY_CANCELED = '57014'
@@ -54,9 +65,9 @@ export async function runConsoleSql(storage: Storage, text: string, options: Con
     const e = err as { code?: unknown; message?: unknown }
     const message = typeof e?.message === 'string' ? e.message : String(err)
     if (e?.code === QUERY_CANCELED) {
-      return { ok: false, code: 'SQL_TIMEOUT', reason: `the statement ran longer than ${options.timeoutMs} ms and was cancelled (${message})` }
+      return { ok: false, code: ConsoleOutcomes.SQL_TIMEOUT, reason: `the statement ran longer than ${options.timeoutMs} ms and was cancelled (${message})` }
     }
-    return { ok: false, code: 'SQL_FAILED', reason: typeof e?.code === 'string' ? `${e.code}: ${message}` : message }
+    return { ok: false, code: ConsoleOutcomes.SQL_FAILED, reason: typeof e?.code === 'string' ? `${e.code}: ${message}` : message }
   }
   const elapsedMs = Math.round((performance.now() - started) * 1000) / 1000
   return { ok: true, columns: selected.columns, rows: selected.rows.map((r) => r.map(plain)), truncated: selected.truncated, elapsedMs }

@@ -34,12 +34,13 @@ export interface HubLimits {
   highWaterBytes: number
   /** Deltas one port may have queued (and held during snapshots). Default 10 000. */
   maxQueuedEvents: number
-  /** Estimated bytes of those deltas (the publisher's `bytes`, else estimateBytes()). Default 4 MiB. */
+  /** Estimated bytes of those deltas: the publisher's `bytes` (else estimateBytes()) plus 64 per delta for its bookkeeping. Default 4 MiB. */
   maxQueuedBytes: number
   /** Subscriptions one port may hold at once. Default 64. */
   maxSubscriptionsPerPort: number
 }
 
+/** The limits a hub uses for those not given (docs/SUBSCRIPTIONS.md, "Limits"). */
 export const DEFAULT_HUB_LIMITS: Readonly<HubLimits> = Object.freeze({
   highWaterBytes: 256 * 1024,
   maxQueuedEvents: 10_000,

@@ -6,6 +6,7 @@
 /** Past this many popped slots at the front, and half the array, the slots are given back. */
 const COMPACT_AT = 1024
 
+/** First in, first out; `remove()` is O(length) and meant for rare use. */
 export class Fifo<T> {
   #items: (T | undefined)[] = []
   #head = 0

@@ -109,13 +109,13 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
   void bars?.start()
   const commands = new CommandRouter(pool, { log })
   const readers = createReaderPool(
-    { database: config.database, dialect: config.dialect, busyTimeoutMs: config.busyTimeoutMs },
+    { database: config.database, dialect: config.dialect, busyTimeoutMs: config.busyTimeoutMs, ...(config.sqlRole !== undefined && { sqlRole: config.sqlRole }) },
     { threads: config.readers, timeoutMs: config.queryTimeoutMs, maxQueue: 256 },
     log,
   )
   // the gateway fills `streams` as EAs connect; the queries ask it which are online
   let onlineStreams: ReadonlyMap<number, unknown> = new Map()
-  const queries = new QueryService(readers, { isOnline: (id) => onlineStreams.has(id) })
+  const queries = new QueryService(readers, { isOnline: (id) => onlineStreams.has(id) }, { sqlRowLimit: config.sqlRowLimit })
   let gateway: Gateway
   try {
     gateway = await startGateway(

@@ -156,3 +156,47 @@ t.test('typed queries on both backends', async (t) => {
     }
   })
 })
+
+t.test('the SQL console over the protocol', async (t) => {
+  await eachBackend(t, 'admin only, refusals with their reason code, a database error names it, a runaway statement is stopped', async (t, backend) => {
+    const tokens = await makeTokens(backend)
+    const engine = await startTestEngine(t, backend, { queryTimeoutMs: 700, readers: 1 })
+    const url = engine.url!
+    const a = await ea(t, url, tokens.ea, 'sql-ea', 5101)
+    for (let i = 1; i <= 4; i++) await a.send(deal(i, T0 + i * 1000, 40 + (i % 2)))
+    await a.flushed()
+    const admin = await dashboard(t, url, tokens.admin)
+    const viewer = await dashboard(t, url, tokens.viewer)
+
+    const grouped = await admin.sql('WITH d AS (SELECT magic, ticket FROM deals) SELECT magic, count(*) AS n, sum(ticket) AS s FROM d GROUP BY magic ORDER BY magic')
+    t.same(grouped.columns, ['magic', 'n', 's'])
+    t.same(grouped.rows.map((r) => r.map(Number)), [[40, 2, 6], [41, 2, 4]])
+    t.equal(grouped.truncated, false)
+    const limited = await admin.sql('SELECT ticket FROM deals ORDER BY ticket', { limit: 3 })
+    t.same(limited.rows.map((r) => Number(r[0])), [1, 2, 3])
+    t.equal(limited.truncated, true, 'more rows than the limit')
+
+    t.match(await refusal(viewer.sql('SELECT 1')), { code: 'FORBIDDEN', message: /admin token/ })
+    const refused = async (text: string, why: string) => {
+      try {
+        await admin.sql(text)
+      } catch (err) {
+        const frame = (err as ClientError).frame as { code: string; refusal?: string }
+        t.same([frame.code, frame.refusal], ['SQL_REFUSED', why], `${text}: ${why}`)
+        return
+      }
+      t.fail(`${text}: ran`)
+    }
+    await refused('DELETE FROM deals', 'SQL_NOT_SELECT')
+    await refused('SELECT token_hash FROM tokens', 'SQL_FORBIDDEN_TABLE')
+    await refused('SELECT 1; SELECT 2', 'SQL_NOT_ONE_STATEMENT')
+    t.match(await refusal(admin.sql('SELECT no_such_column FROM deals')), { code: 'BAD_FIELD', field: 'sql', message: /no_such_column/ })
+
+    const started = Date.now()
+    const runaway = 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) SELECT count(*) FROM n'
+    t.match(await refusal(admin.sql(runaway)), { code: 'QUERY_TIMEOUT' })
+    t.ok(Date.now() - started < 5000, `stopped near the 700 ms timeout (${Date.now() - started} ms)`)
+    t.same((await admin.sql('SELECT count(*) AS n FROM deals')).rows.map((r) => Number(r[0])), [4], 'the reader was replaced: the next statement runs')
+    t.equal((await viewer.query('deals', { login: 5101 })).rows.length, 4, 'and typed queries too')
+  })
+})

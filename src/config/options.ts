@@ -277,6 +277,20 @@ export const options = {
     help: 'rows an SQL console statement returns at most',
   }),
   /**
+   * PostgreSQL: the SQL console runs its statements as this role (`SET LOCAL ROLE`), one granted
+   * SELECT on what may be read and nothing on `tokens` (docs/SECURITY.md, "The SQL console").
+   */
+  sqlRole: option<string | undefined>({
+    flag: '--sql-role',
+    env: 'MT5E_SQL_ROLE',
+    default: undefined,
+    defaultText: 'none',
+    parse: text,
+    metavar: 'ROLE',
+    commands: startOnly,
+    help: 'PostgreSQL role the SQL console runs as (no write grants, no tokens)',
+  }),
+  /**
    * The bar timeframes built from ticks: `all` (default, M1 to MN1), `none`, or a list such as
    * `M1,M5,H1,D1`; the timeframes a listed one is rolled up from are built too (docs/BARS.md).
    */

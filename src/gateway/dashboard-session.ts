@@ -54,6 +54,11 @@ export class DashboardSession extends Session implements DashboardEndpoint {
           const { type: _, request_id, ...request } = message
           return { type: 'query_result', request_id, ...(await this.conn.deps.queries.run(request, this.auth.role)) }
         })
+      case 'sql':
+        return void this.#read(message.request_id, async () => {
+          if (this.auth.role !== 'admin') throw perr(ProtocolErrors.FORBIDDEN, `a ${this.auth.role} token cannot use the SQL console; an admin token can`)
+          return { type: 'sql_result', request_id: message.request_id, ...(await this.conn.deps.queries.sql(message.sql, message.limit)) }
+        })
     }
   }
 

@@ -22,6 +22,8 @@ export class ProtocolError extends Error {
   readonly field: string | undefined
   seq: number | undefined
   requestId: string | undefined
+  /** SQL_REFUSED: the console's reason code. */
+  refusal: string | undefined
 
   constructor(code: ProtocolErrorCode, message: string, field?: string) {
     // Each refused frame makes one, and the stack says nothing the code and field do not: capturing
@@ -35,6 +37,7 @@ export class ProtocolError extends Error {
     this.field = field
     this.seq = undefined
     this.requestId = undefined
+    this.refusal = undefined
   }
 
   /** The error frame that answers this error. */
@@ -43,6 +46,7 @@ export class ProtocolError extends Error {
     if (this.seq !== undefined) frame.seq = this.seq
     if (this.field !== undefined) frame.field = this.field
     if (this.requestId !== undefined) frame.request_id = this.requestId
+    if (this.refusal !== undefined) frame.refusal = this.refusal
     return frame
   }
 }

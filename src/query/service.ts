@@ -8,6 +8,7 @@ import { ProtocolError } from '../protocol/codec.js'
 import { ProtocolErrors, type ProtocolErrorCode } from '../protocol/messages.js'
 import type { ReaderPool } from '../workers/reader-pool.js'
 import { cursorAfter, planQuery, shapeRows, type QueryRequest } from './plan.js'
+import { ConsoleOutcomes } from './sql-console.js'
 
 export interface QueryAnswer {
   query: string
@@ -22,11 +23,39 @@ export interface LiveState {
   isOnline(streamId: number): boolean
 }
 
+export interface SqlAnswer {
+  columns: string[]
+  rows: unknown[][]
+  truncated: boolean
+  elapsed_ms: number
+}
+
 export class QueryService {
   constructor(
     readonly readers: ReaderPool,
     readonly live: LiveState = { isOnline: () => false },
+    readonly options: { sqlRowLimit: number } = { sqlRowLimit: 10_000 },
   ) {}
+
+  /**
+   * Runs one SQL console statement (the caller checked the token is an admin's). A refusal throws
+   * SQL_REFUSED with its reason code in `refusal`; a statement the database refuses (a column
+   * that does not exist) BAD_FIELD on `sql` with the database's message.
+   */
+  async sql(text: string, limit?: number): Promise<SqlAnswer> {
+    const max = this.options.sqlRowLimit
+    if (limit !== undefined && (limit < 1 || limit > max)) throw new ProtocolError(ProtocolErrors.BAD_FIELD, `limit: must be from 1 to ${max} (got ${limit})`, 'limit')
+    const result = await this.readers.console(text, limit ?? max)
+    if (!result.ok) {
+      const { code, message } = result.error
+      throw new ProtocolError(code === ProtocolErrors.QUERY_TIMEOUT || code === ProtocolErrors.BUSY ? code : ProtocolErrors.STORAGE_FAILED, `sql: ${message}`)
+    }
+    const r = result.value
+    if (r.ok) return { columns: r.columns, rows: r.rows, truncated: r.truncated, elapsed_ms: r.elapsedMs }
+    if (r.code === ConsoleOutcomes.SQL_TIMEOUT) throw new ProtocolError(ProtocolErrors.QUERY_TIMEOUT, `sql: ${r.reason}`)
+    if (r.code === ConsoleOutcomes.SQL_FAILED) throw new ProtocolError(ProtocolErrors.BAD_FIELD, `sql: the database refused it: ${r.reason}`, 'sql')
+    throw Object.assign(new ProtocolError(ProtocolErrors.SQL_REFUSED, `sql: ${r.reason}`, 'sql'), { refusal: r.code })
+  }
 
   /** Runs a typed query; a refused request or a failed read throws a ProtocolError. */
   async run(request: QueryRequest, role: 'viewer' | 'admin', text = false): Promise<QueryAnswer> {

@@ -10,7 +10,7 @@ import { Piscina } from 'piscina'
 import { maskSecrets } from '../db/url.js'
 import { silentLogger, type Logger } from '../log.js'
 import { ProtocolErrors } from '../protocol/messages.js'
-import type { ReadResult, ReaderConfig, ReaderTask, TaskResult } from './tasks.js'
+import type { ConsoleResult, ReadResult, ReaderConfig, ReaderTask, TaskResult } from './tasks.js'
 
 export interface ReaderPoolOptions {
   threads: number
@@ -24,6 +24,8 @@ export interface ReaderPool {
   readonly threads: number
   readonly timeoutMs: number
   select(sql: string, values: unknown[], limit: number): Promise<TaskResult<ReadResult>>
+  /** One SQL console statement: guarded, then run read-only (src/query/sql-console.ts). */
+  console(text: string, rowLimit: number): Promise<TaskResult<ConsoleResult>>
   /** Reads queued and running now. */
   load(): { queued: number; running: number }
   close(): Promise<void>
@@ -31,7 +33,7 @@ export interface ReaderPool {
 
 const workerFile = fileURLToPath(new URL('./reader.js', import.meta.url))
 
-export function createReaderPool(config: Omit<ReaderConfig, 'statementTimeoutMs'>, options: ReaderPoolOptions, log: Logger = silentLogger): ReaderPool {
+export function createReaderPool(config: Omit<ReaderConfig, 'statementTimeoutMs'> & { sqlRole?: string }, options: ReaderPoolOptions, log: Logger = silentLogger): ReaderPool {
   const piscina = new Piscina({
     filename: workerFile,
     minThreads: options.threads,
@@ -66,6 +68,7 @@ export function createReaderPool(config: Omit<ReaderConfig, 'statementTimeoutMs'
     threads: options.threads,
     timeoutMs: options.timeoutMs,
     select: (sql, values, limit) => run({ kind: 'select', sql, values, limit }),
+    console: (text, rowLimit) => run({ kind: 'console', text, rowLimit, ...(config.sqlRole !== undefined && { role: config.sqlRole }) }),
     load: () => ({ queued: piscina.queueSize, running }),
     close: () => piscina.destroy(),
   }

@@ -13,6 +13,7 @@ import { ProtocolErrors } from '../protocol/messages.js'
 import { openPostgres } from '../db/storage/postgres.js'
 import { openSqlite } from '../db/storage/sqlite.js'
 import { databaseErrorInfo, type Queryable, type Storage } from '../db/storage/types.js'
+import { runConsoleSql, type ConsoleResult } from '../query/sql-console.js'
 import type { ReadResult, ReaderConfig, ReaderTask, TaskResult } from './tasks.js'
 
 const config = workerData as ReaderConfig
@@ -38,11 +39,13 @@ function readOnly<T>(s: Storage, fn: (q: Queryable) => Promise<T>): Promise<T> {
   }, { readOnly: true })
 }
 
-async function run(task: ReaderTask): Promise<ReadResult> {
+async function run(task: ReaderTask): Promise<ReadResult | ConsoleResult> {
   const s = await db()
   switch (task.kind) {
     case 'select':
       return readOnly(s, (q) => q.select(task.sql, task.values, task.limit))
+    case 'console':
+      return runConsoleSql(s, task.text, { rowLimit: task.rowLimit, timeoutMs: config.statementTimeoutMs, ...(task.role !== undefined && { role: task.role }) })
   }
 }
 

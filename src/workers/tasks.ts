@@ -207,9 +207,13 @@ export interface ReaderConfig {
   statementTimeoutMs: number
 }
 
+export type { ConsoleResult } from '../query/sql-console.js'
+
 export type ReaderTask =
   /** One typed query, built by src/query/plan.ts: at most `limit` rows are read. */
   | { kind: 'select'; sql: string; values: unknown[]; limit: number }
+  /** One SQL console statement, guarded and run by src/query/sql-console.ts. */
+  | { kind: 'console'; text: string; rowLimit: number; role?: string }
 
 export interface ReadResult {
   columns: string[]

@@ -17,6 +17,7 @@ export { connectEA } from './client/ea-client.js'
 export type { EaClient, EaClientOptions, EaClientCounters, Outgoing } from './client/ea-client.js'
 export { connectDashboard } from './client/dashboard-client.js'
 export type { Dashboard, DashboardOptions, QueryOptions, QueryPage, SentCommand } from './client/dashboard-client.js'
+export { typedQueries } from './client/typed-queries.js'
 export type { TypedQueries } from './client/typed-queries.js'
 export type * from './client/query-types.js'
 

@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url'
 import { Packr } from 'msgpackr'
 import t from 'tap'
 import { decode, encode, MAX_NESTING, ProtocolError } from '../src/protocol/codec.js'
-import { PROTOCOL_VERSION, type ProtocolErrorCode, type TickBatch } from '../src/protocol/messages.js'
+import { PROTOCOL_VERSION, type ProtocolErrorCode, type QueryMessage, type TickBatch } from '../src/protocol/messages.js'
+import { QUERY_BY_NAME } from '../src/query/catalogue.js'
+import { planQuery } from '../src/query/plan.js'
 import { DEAL_REASONS, DEAL_TYPES, ORDER_TYPES } from '../src/protocol/mt5.js'
 import {
   durableTypes,
@@ -202,9 +204,11 @@ t.test('the vector file covers every message type in every direction, once per n
     'engine_to_ea:command',
     'dashboard_to_engine:hello',
     'dashboard_to_engine:command_send',
+    ...['query', 'sql', 'subscribe', 'unsubscribe', 'notifications_read'].map((type) => `dashboard_to_engine:${type}`),
     'engine_to_dashboard:welcome',
     'engine_to_dashboard:command_status',
     'engine_to_dashboard:error',
+    ...['query_result', 'sql_result', 'done', 'subscribed', 'snapshot', 'event', 'gap', 'unsubscribed'].map((type) => `engine_to_dashboard:${type}`),
   ]
   for (const e of expected) t.ok(seen.has(e), `a vector for ${e}`)
   t.equal(new Set(vectors.map((v) => v.name)).size, vectors.length, 'names are unique')
@@ -931,6 +935,25 @@ t.test('command_send: one way of naming the target, ids and expiry checked, requ
     login: 51234567,
     server: 'ICMarketsSC-Demo',
   })
+})
+
+t.test('the read-side vectors are requests the engine accepts and answers it sends', async (t) => {
+  for (const name of ['query_minimal', 'sql', 'subscribe_with_params', 'unsubscribe', 'notifications_read']) {
+    t.strictSame(parseDashboardMessage(message(name)), vector(name).message, `${name} comes out field for field`)
+  }
+  const paged = parseDashboardMessage(message('query_deals_paged')) as QueryMessage
+  const { type: _, request_id: __, ...request } = paged
+  const plan = planQuery(request, 'viewer')
+  t.equal(plan.order, 'desc', 'its cursor is one the engine made, in the order it names')
+  t.equal(plan.limit, 100)
+  t.notMatch(plan.sql, /d\.time_msc < /, 'its nil `to` counts as not given')
+  const refusal = Object.assign(new ProtocolError('SQL_REFUSED', 'sql: only SELECT may run; this is a DELETE', 'sql'), { requestId: 'r11', refusal: 'SQL_NOT_SELECT' })
+  t.strictSame(refusal.toFrame(), vector('error_sql_refused').message, 'an SQL refusal as the engine frames it')
+  for (const name of ['query_result_mixed_types_last_page', 'query_result_with_cursor']) {
+    const m = vector(name).message as { query: string; columns: string[]; rows: unknown[][] }
+    t.strictSame(m.columns, QUERY_BY_NAME.get(m.query)?.columns.map((c) => c.name), `${name}: the columns of ${m.query}`)
+    t.ok(m.rows.every((r) => r.length === m.columns.length), `${name}: every row has every column`)
+  }
 })
 
 t.test('limits are frozen defaults, and welcome carries the three a client needs', async (t) => {

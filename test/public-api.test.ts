@@ -34,6 +34,7 @@ const expected = [
   'openStorage',
   'resolveConfig',
   'startEngine',
+  'typedQueries',
 ]
 
 t.test('the public API exports exactly what a program builds on', async (t) => {

@@ -8,6 +8,7 @@ import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { optionNames, optionsHelp, optionsMarkdown } from '../config/options.js'
 import { EngineError, ErrorCodes } from '../errors.js'
+import { renderQueriesMarkdown } from '../query/docs.js'
 import { barsCommand, barsUsageLines } from './bars.js'
 import { commandCommand, commandUsageLines } from './command.js'
 import { commonOptionsUsage, fail, maskedIo, type Io } from './io.js'
@@ -21,6 +22,7 @@ export const usage = `mt5-engine: a data engine for MetaTrader 5
 
 Usage:
 ${startUsage}${migrateUsageLines}${tokenUsageLines}${commandUsageLines}${barsUsageLines}  mt5-engine help options [--markdown]
+  mt5-engine help queries                 (docs/QUERIES.md)
 
 Options for start:
 ${startOptionsUsage}
@@ -45,6 +47,10 @@ export async function runCli(argv: string[], rawIo: Io): Promise<number> {
         return await barsCommand(rest, io)
       case 'help':
         if (rest[0] === 'options') return helpOptions(rest.slice(1), io)
+        if (rest[0] === 'queries') {
+          io.out(renderQueriesMarkdown())
+          return 0
+        }
         io.out(usage)
         return 0
       case undefined:

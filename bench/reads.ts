@@ -23,6 +23,7 @@ import { describeMachine, finishMachine, type Machine } from './lib/machine.js'
 import { measure, WARMUP_MS, type Companion, type Run } from './lib/measure.js'
 import type { DashboardsPlan, DashboardsReport, LoadResult, QuerySpec, TickWatch } from './lib/messages.js'
 import type { BenchOptions } from './lib/options.js'
+import { measureReadCost, type ReadCost } from './lib/read-cost.js'
 import { collectRows } from './lib/rows.js'
 import { BARS_LOGIN, BARS_SYMBOL, MONTH_END, MONTH_START, seedHistory, type Seeded } from './lib/seed.js'
 import { fmt, median, medianOf, percentiles, round, table, type Percentiles } from './lib/stats.js'
@@ -75,6 +76,8 @@ export interface ReadsReport {
   readsIdle: QueryFigures[]
   readsIngesting: QueryFigures[]
   readsIngestTicksPerSec: number
+  /** The same queries step by step in the bench's process, idle (lib/read-cost.ts). */
+  readCost: ReadCost[]
   runs: { plain: Run[]; busy: Run[]; ceiling: CeilingRun[]; latency: Run[]; reads: Run[] }
   targets: TargetCheck[]
   exact: boolean
@@ -310,6 +313,9 @@ export async function runReads(o: BenchOptions, log: (s: string) => void): Promi
     log(`[${r}/${o.repeat}] reads, ingest at ${fmt(h.ticksPerSec)} ticks/s: ${last.map((q) => `${q.label} p50 ${fmt(percentiles(q.ms).p50, 1)} ms (${q.ms.length})`).join('; ')}`)
   }
 
+  log('timing the reads step by step ...')
+  const readCost = await measureReadCost(o.database, READS, JOURNAL_ROWS, o.quick ? 3 : 7)
+
   if (o.profileDir) {
     log(`profiling one more busy engine run into ${o.profileDir} ...`)
     const c = dashboards(o, busyPlan, () => {})
@@ -350,6 +356,7 @@ export async function runReads(o: BenchOptions, log: (s: string) => void): Promi
     readsIdle: figures(idle),
     readsIngesting: figures(ingesting),
     readsIngestTicksPerSec: round(medianOf(reads, (x) => x.ticksPerSec)),
+    readCost,
     runs: { plain: plain.map(lean), busy: busy.map(lean), ceiling, latency: latency.map(lean), reads: reads.map(lean) },
     targets: [],
     exact: [...plain, ...busy, ...latency, ...reads].every((x) => x.exact),
@@ -432,11 +439,18 @@ export function formatReads(r: ReadsReport): string {
       }),
     ),
   )
+  lines.push('where a read goes, step by step in the bench process with nothing else running (medians, ms; the answers above are timed up to the frame received, so without the decode):')
+  lines.push(
+    table(
+      ['query', 'rows', 'SQL (read-only tx)', 'reader -> main (structured clone)', 'shape', 'encode frame', 'sum', 'dashboard decode'],
+      r.readCost.map((c) => [c.label, fmt(c.rows), fmt(c.sqlMs, 1), fmt(c.cloneMs, 1), fmt(c.shapeMs, 1), fmt(c.encodeMs, 1), fmt(c.sqlMs + c.cloneMs + c.shapeMs + c.encodeMs, 1), fmt(c.decodeMs, 1)]),
+    ),
+  )
   lines.push('')
   lines.push(
     table(
       ['target', 'value', 'limit', 'met', 'margin'],
-      r.targets.map((x) => [x.applies ? x.target : `(${x.target})`, fmt(x.value, 3), fmt(x.limit, 2), x.met ? 'yes' : x.applies ? 'NO' : 'no', `${x.margin > 0 ? '+' : ''}${fmt(x.margin * 100, 1)}%`]),
+      r.targets.map((x) => [x.applies ? x.target : `(${x.target})`, fmt(x.value, 3), fmt(x.limit, 2), x.met ? 'yes' : x.applies ? 'NO' : 'no', Number.isFinite(x.margin) ? `${x.margin > 0 ? '+' : ''}${fmt(x.margin * 100, 1)}%` : 'n/a']),
     ),
   )
   lines.push(`stored exactly once in every run: ${r.exact ? 'yes' : 'NO'}`)

@@ -15,6 +15,9 @@ import type { DashboardsPlan, DashboardsReply, DashboardsReport, DashboardsReque
 const send = (reply: DashboardsReply) => process.send!(reply)
 const now = () => performance.timeOrigin + performance.now()
 
+/** A watcher that has no snapshot by then fails the run. */
+const SNAPSHOT_WAIT_MS = 10_000
+
 type Frame = { type: string; [key: string]: unknown }
 
 /** A dashboard session: hello, welcome, then every frame to `onFrame` with its arrival time. */
@@ -73,6 +76,7 @@ async function watch(plan: DashboardsPlan, index: number): Promise<Watcher> {
     arrivedAt: new Grow(),
   }
   await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no snapshot for the ticks of ${symbol} (login ${login}) within ${SNAPSHOT_WAIT_MS} ms: does this engine serve subscriptions?`)), SNAPSHOT_WAIT_MS)
     frames((f, at) => {
       switch (f.type) {
         case 'event': {
@@ -87,6 +91,7 @@ async function watch(plan: DashboardsPlan, index: number): Promise<Watcher> {
         }
         case 'snapshot':
           w.record.snapshots++
+          clearTimeout(timer)
           return resolve()
         case 'gap':
           w.record.gaps++

@@ -20,6 +20,8 @@ import type { WriteOutcome } from './workers/tasks.js'
 import { createReaderPool } from './workers/reader-pool.js'
 import { createWriterPool } from './workers/writer-pool.js'
 import { QueryService } from './query/service.js'
+import { SubscriptionHub, type HubStats } from './subscriptions/hub.js'
+import { LiveFeed } from './subscriptions/live.js'
 
 export interface Engine {
   /** Migrations applied while starting (empty when none were pending or `migrate` is off). */
@@ -32,6 +34,8 @@ export interface Engine {
   readonly url: string | undefined
   readonly port: number | undefined
   readonly counters: { ingest: IngestCounters; gateway: Gateway['counters'] | undefined }
+  /** The live subscriptions now: ports, subscriptions, what is queued for slow dashboards, gaps. */
+  subscriptions(): HubStats | undefined
   /** The bar aggregator; undefined when no timeframe is built (`barTimeframes` none) or without the gateway. */
   readonly bars: BarAggregation | undefined
   /** Stops accepting, commits and acknowledges what is in flight, closes connections and the pool. */
@@ -71,7 +75,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
   const ingestCounters: IngestCounters = { batches: 0, ticks: 0, records: 0, skipped: 0, failedBatches: 0, pendingBytes: 0, pauses: 0 }
   if (options.serve === false) {
     const close = async () => {}
-    return { applied, status, warnings, url: undefined, port: undefined, counters: { ingest: ingestCounters, gateway: undefined }, bars: undefined, close, [Symbol.asyncDispose]: close }
+    return { applied, status, warnings, url: undefined, port: undefined, counters: { ingest: ingestCounters, gateway: undefined }, bars: undefined, subscriptions: () => undefined, close, [Symbol.asyncDispose]: close }
   }
   const log = options.log ?? silentLogger
   const pool = createWriterPool(
@@ -96,15 +100,18 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
             log,
           ),
           pool,
-          { log },
+          { log, onApplied: (symbolIds) => live?.barsChanged(symbolIds) },
         )
       : undefined
+  // made once the readers are, below; the bar scheduler and ingest call it only after commits
+  let live: LiveFeed | undefined
   const ingest = new Ingest(pool, {
     batchRows: config.batchRows,
     flushMs: config.flushMs,
     maxStreamBytes: Math.max(config.maxFrameBytes * 4, config.maxPendingBytes / 16),
     maxTotalBytes: config.maxPendingBytes,
     ...(bars ? { onCommit: (outcome: WriteOutcome) => bars.committed(outcome.barSymbols, performance.now(), outcome.minuteBars) } : {}),
+    onCommitted: (chosen, fresh) => live?.committed(chosen, fresh),
   })
   void bars?.start()
   const commands = new CommandRouter(pool, { log })
@@ -116,6 +123,9 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
   // the gateway fills `streams` as EAs connect; the queries ask it which are online
   let onlineStreams: ReadonlyMap<number, unknown> = new Map()
   const queries = new QueryService(readers, { isOnline: (id) => onlineStreams.has(id) }, { sqlRowLimit: config.sqlRowLimit })
+  const hub = new SubscriptionHub()
+  live = new LiveFeed(hub, queries)
+  commands.onStatus = (update) => live?.commandStatus(update)
   let gateway: Gateway
   try {
     gateway = await startGateway(
@@ -136,10 +146,12 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
         maxAuthFailureDelayMs: config.maxAuthFailureDelayMs,
         log,
       },
-      { pool, ingest, commands, queries },
+      { pool, ingest, commands, queries, live },
     )
   } catch (err) {
     commands.close()
+    live.close()
+    hub.close()
     await bars?.close()
     await readers.close()
     await pool.close()
@@ -160,6 +172,8 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
       // the passes running finish (the writer stores them); what is still listed waits for the next start
       await bars?.close()
       commands.close()
+      live?.close()
+      hub.close()
       await gateway.close(CloseCodes.GOING_AWAY, 'engine shutting down')
       await readers.close()
       await pool.close()
@@ -172,6 +186,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
     port: gateway.port,
     counters: { ingest: ingest.counters, gateway: gateway.counters },
     bars,
+    subscriptions: () => hub.stats(),
     close,
     [Symbol.asyncDispose]: close,
   }

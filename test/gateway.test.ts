@@ -419,7 +419,7 @@ t.test('gateway: one engine under abuse while a healthy EA streams', async (t) =
       const { peer } = await openDashboard(t, url, tokens.admin)
       for (const [, bytes] of badFrames) peer.send(bytes)
       peer.send([1, 2])
-      peer.send({ type: 'subscribe', request_id: 'r-1' })
+      peer.send({ type: 'teleport', request_id: 'r-1' })
       peer.send({ type: 'command_send', request_id: 'r-2', target: { instance_id: 'x' } })
       peer.send({ type: 'command_send', request_id: 'r-3', command: 'pause', target: { instance_id: 'x', login: 1 } })
       await peer.received(1 + badFrames.length + 4)

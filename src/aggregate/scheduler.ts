@@ -25,6 +25,8 @@ export interface BarSchedulerOptions {
   /** Wait before a failed round is tried again, ms. Default 1000. */
   retryMs?: number
   log: Logger
+  /** After each round's bars committed: the symbols whose bars changed (the live feed reads them). */
+  onApplied?: (symbolIds: number[]) => void
 }
 
 export interface BarSchedulerCounters {
@@ -50,6 +52,7 @@ export class BarScheduler {
   readonly counters: BarSchedulerCounters = { rounds: 0, passes: 0, minutes: 0, ticksRead: 0, builtByWriter: 0, leftFromTicks: 0, writerReadBack: 0, failures: 0 }
   readonly #pool: AggregatorPool
   readonly #writer: Pick<WriterPool, 'applyBars'>
+  readonly #onApplied: ((symbolIds: number[]) => void) | undefined
   readonly #minutesPerPass: number
   readonly #symbolsPerRound: number
   readonly #intervalMs: number
@@ -75,6 +78,7 @@ export class BarScheduler {
     this.#intervalMs = options.intervalMs ?? 50
     this.#retryMs = options.retryMs ?? 1000
     this.#log = options.log
+    this.#onApplied = options.onApplied
   }
 
   /** Queues every symbol with minutes on the work list: what a crash or a stop left undone. */
@@ -170,6 +174,7 @@ export class BarScheduler {
       const work = passes.value.filter((p) => p.changes.done.length > 0)
       const applied = work.length > 0 ? await this.#writer.applyBars(work.map((p) => p.changes)) : { ok: true as const, value: [] }
       if (!applied.ok) throw applied.error
+      if (work.length > 0) this.#onApplied?.(work.map((p) => p.changes.symbolId))
       const now = performance.now()
       this.counters.rounds++
       this.counters.passes += passes.value.length

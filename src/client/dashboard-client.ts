@@ -27,6 +27,21 @@ export interface QueryPage<Row = Record<string, unknown>> {
   nextCursor: string | null
 }
 
+/**
+ * A live subscription: 'snapshot' (the topic's state; again after a gap), 'event' (each committed
+ * change), 'gap' (changes were lost while this dashboard read too slowly: a fresh snapshot follows),
+ * 'end' (the engine ended it, with its reason). The first snapshot often arrives with the engine's
+ * `subscribed`, before a listener can be added: read it from `snapshot`; 'snapshot' events after
+ * that are resyncs.
+ */
+export interface Subscription extends EventEmitter {
+  readonly id: number
+  readonly topic: string
+  /** Resolves with the first snapshot. */
+  readonly snapshot: Promise<unknown>
+  unsubscribe(): Promise<void>
+}
+
 export interface QueryOptions {
   limit?: number
   cursor?: string
@@ -61,6 +76,10 @@ export interface Dashboard extends EventEmitter {
   query<Row = Record<string, unknown>>(name: string, params?: Record<string, unknown>, options?: QueryOptions): Promise<QueryPage<Row>>
   /** Every page of a query, fetched one after the other. */
   queryAll<Row = Record<string, unknown>>(name: string, params?: Record<string, unknown>, options?: Omit<QueryOptions, 'cursor'>): AsyncGenerator<Row[]>
+  /** Subscribes to a live topic (docs/SUBSCRIPTIONS.md); resolves once the engine took it, before its snapshot. */
+  subscribe(topic: string, params?: Record<string, unknown>, options?: { timeoutMs?: number }): Promise<Subscription>
+  /** Marks notifications read; resolves with how many were unread. */
+  markNotificationsRead(ids: number[]): Promise<number>
   /** One read-only SELECT (admin tokens); rejects with SQL_REFUSED (see `refusal`), QUERY_TIMEOUT, FORBIDDEN. */
   sql(statement: string, options?: { limit?: number; timeoutMs?: number }): Promise<Omit<SqlResult, 'type' | 'request_id'>>
   close(): Promise<void>
@@ -101,6 +120,7 @@ class DashboardSession extends EventEmitter implements Dashboard {
   readonly #byCommand = new Map<string, Tracker>()
   /** Requests answered by one frame (query_result, sql_result, done), by request id. */
   readonly #requests = new Map<string, { resolve: (m: EngineMessage) => void; reject: (err: Error) => void }>()
+  readonly #subscriptions = new Map<number, LiveSubscription>()
 
   constructor(ws: WebSocket, welcome: Welcome) {
     super()
@@ -130,10 +150,26 @@ class DashboardSession extends EventEmitter implements Dashboard {
     } while (cursor !== undefined)
   }
 
+  async subscribe(topic: string, params?: Record<string, unknown>, options: { timeoutMs?: number } = {}): Promise<Subscription> {
+    const m = await this.#request({ type: 'subscribe', topic, ...(params && { params }) }, options.timeoutMs)
+    if (m.type !== 'subscribed') throw new Error(`expected subscribed, got ${m.type}`)
+    return this.#subscriptions.get(m.subscription_id)!
+  }
+
+  async markNotificationsRead(ids: number[]): Promise<number> {
+    const m = await this.#request({ type: 'notifications_read', ids })
+    return m.type === 'done' ? (m.count ?? 0) : 0
+  }
+
   async sql(statement: string, options: { limit?: number; timeoutMs?: number } = {}): Promise<Omit<SqlResult, 'type' | 'request_id'>> {
     const m = (await this.#request({ type: 'sql', sql: statement, ...(options.limit !== undefined && { limit: options.limit }) }, options.timeoutMs)) as SqlResult
     const { type: _, request_id: __, ...result } = m
     return result
+  }
+
+  async #unsubscribe(id: number): Promise<void> {
+    this.#subscriptions.delete(id)
+    await this.#request({ type: 'unsubscribe', subscription_id: id })
   }
 
   #request(message: Record<string, unknown>, timeoutMs = 30000): Promise<EngineMessage> {
@@ -180,6 +216,16 @@ class DashboardSession extends EventEmitter implements Dashboard {
       this.emit('command_status', m)
     } else if (m.type === 'query_result' || m.type === 'sql_result' || m.type === 'done') {
       this.#requests.get(m.request_id)?.resolve(m)
+    } else if (m.type === 'subscribed') {
+      // registered before the snapshot that follows is read
+      const sub = new LiveSubscription(m.subscription_id, m.topic, () => this.#unsubscribe(m.subscription_id))
+      this.#subscriptions.set(m.subscription_id, sub)
+      if (m.request_id !== undefined) this.#requests.get(m.request_id)?.resolve(m)
+    } else if (m.type === 'snapshot' || m.type === 'event' || m.type === 'gap') {
+      this.#subscriptions.get(m.subscription_id)?.deliver(m.type, m.type === 'gap' ? m : m.data)
+    } else if (m.type === 'unsubscribed') {
+      this.#subscriptions.get(m.subscription_id)?.deliver('end', m)
+      this.#subscriptions.delete(m.subscription_id)
     } else if (m.type === 'error') {
       const request = m.request_id !== undefined ? this.#requests.get(m.request_id) : undefined
       if (request) return request.reject(new ClientError(m.code, `${m.code}: ${m.message}`, m))
@@ -187,6 +233,25 @@ class DashboardSession extends EventEmitter implements Dashboard {
       if (tracker) tracker.fail(new ClientError(m.code, `${m.code}: ${m.message}`, m))
       this.emit('engine-error', m)
     }
+  }
+}
+
+class LiveSubscription extends EventEmitter implements Subscription {
+  readonly snapshot: Promise<unknown>
+  #first!: (data: unknown) => void
+
+  constructor(
+    readonly id: number,
+    readonly topic: string,
+    readonly unsubscribe: () => Promise<void>,
+  ) {
+    super()
+    this.snapshot = new Promise((resolve) => (this.#first = resolve))
+  }
+
+  deliver(kind: 'snapshot' | 'event' | 'gap' | 'end', data: unknown): void {
+    if (kind === 'snapshot') this.#first(data)
+    this.emit(kind, data)
   }
 }
 

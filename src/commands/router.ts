@@ -47,6 +47,8 @@ export class CommandRouter {
   readonly #senders = new Map<string, { endpoint: DashboardEndpoint; requestId?: string; oneStream: boolean; expiresAt: number }>()
   readonly #log: Logger
   #sweeper: NodeJS.Timeout | undefined
+  /** Every status change, whoever sent the command (the live feed's `commands` topic). */
+  onStatus: ((update: CommandStatusUpdate & { stream_id?: number }) => void) | undefined
 
   constructor(pool: WriterPool, options: { sweepMs?: number; log?: Logger } = {}) {
     const sweepMs = options.sweepMs ?? 1000
@@ -102,7 +104,9 @@ export class CommandRouter {
       oneStream: created.streamId !== null,
       expiresAt: created.expiresAt,
     })
-    sender.sendStatus(this.#update(created.commandId, created.status, created.command, Date.now()))
+    const update = this.#update(created.commandId, created.status, created.command, Date.now())
+    sender.sendStatus(update)
+    this.onStatus?.(update)
     if (!created.existed) for (const ea of this.#targets(created)) this.#offer(ea, created)
     return created
   }
@@ -111,10 +115,12 @@ export class CommandRouter {
   changed(changes: CommandChange[]): void {
     for (const c of changes) {
       const sender = this.#senders.get(c.commandId)
-      if (!sender) continue
+      if (!sender && this.onStatus === undefined) continue
       const update = this.#update(c.commandId, c.status, c.command, c.at)
       if (c.reason !== undefined) update.reason = c.reason
       if (c.result !== undefined) update.result = c.result
+      this.onStatus?.({ ...update, stream_id: c.streamId })
+      if (!sender) continue
       sender.endpoint.sendStatus(update)
       // With several EAs, each one's answers are reported until the command expires (sweep).
       if (sender.oneStream && ['succeeded', 'failed', 'expired', 'rejected'].includes(c.status)) this.#senders.delete(c.commandId)

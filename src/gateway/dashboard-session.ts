@@ -7,7 +7,10 @@ import { isHelloFrame, perr, type Connection } from './connection.js'
 import { Session } from './session.js'
 import type { DashboardEndpoint } from '../commands/router.js'
 import { ErrorCodes, hasCode } from '../errors.js'
-import { ProtocolError } from '../protocol/codec.js'
+import { encode, ProtocolError } from '../protocol/codec.js'
+import type { SubscriberPort } from '../subscriptions/hub.js'
+import type { LiveFeed } from '../subscriptions/live.js'
+import { wsPort } from '../subscriptions/ws-port.js'
 import { PROTOCOL_VERSION, ProtocolErrors, type CommandSend, type CommandStatusUpdate, type EngineMessage, type ProtocolErrorCode } from '../protocol/messages.js'
 import { parseDashboardMessage } from '../protocol/validate.js'
 import type { AuthResult } from '../workers/tasks.js'
@@ -22,6 +25,7 @@ export class DashboardSession extends Session implements DashboardEndpoint {
   #commandsInFlight = 0
   /** Queries and SQL statements of this dashboard being run; at MAX_READS_IN_FLIGHT its socket is not read. */
   #readsInFlight = 0
+  #portOf: SubscriberPort | undefined
 
   constructor(
     conn: Connection,
@@ -54,6 +58,24 @@ export class DashboardSession extends Session implements DashboardEndpoint {
           const { type: _, request_id, ...request } = message
           return { type: 'query_result', request_id, ...(await this.conn.deps.queries.run(request, this.auth.role)) }
         })
+      case 'subscribe':
+        return void this.#read(message.request_id, async () => {
+          const live = this.#live()
+          await live.subscribe(this.#port(), message, this.auth.role)
+          // the hub sent `subscribed` (then the snapshot): nothing more to answer
+          return undefined
+        })
+      case 'unsubscribe': {
+        const done = this.#portOf !== undefined && this.#live().hub.unsubscribe(this.#portOf, message.subscription_id)
+        if (!done) return this.conn.answer(Object.assign(perr(ProtocolErrors.BAD_FIELD, `subscription_id: ${message.subscription_id} is not a subscription of this session`, 'subscription_id'), { requestId: message.request_id }))
+        return void this.conn.send({ type: 'done', request_id: message.request_id })
+      }
+      case 'notifications_read':
+        return void this.#read(message.request_id, async () => {
+          const result = await this.conn.deps.pool.markNotificationsRead(message.ids)
+          if (!result.ok) throw perr(ProtocolErrors.STORAGE_FAILED, `could not mark the notifications read: ${result.error.message}`)
+          return { type: 'done', request_id: message.request_id, count: result.value }
+        })
       case 'sql':
         return void this.#read(message.request_id, async () => {
           if (this.auth.role !== 'admin') throw perr(ProtocolErrors.FORBIDDEN, `a ${this.auth.role} token cannot use the SQL console; an admin token can`)
@@ -70,10 +92,11 @@ export class DashboardSession extends Session implements DashboardEndpoint {
    * Runs one read and sends its answer, or the error that refused it, with the request's id. A
    * dashboard with MAX_READS_IN_FLIGHT reads running is read no further until one ends.
    */
-  async #read(requestId: string, fn: () => Promise<EngineMessage>): Promise<void> {
+  async #read(requestId: string, fn: () => Promise<EngineMessage | undefined>): Promise<void> {
     if (++this.#readsInFlight >= MAX_READS_IN_FLIGHT) this.conn.pause()
     try {
-      this.conn.send(await fn())
+      const answer = await fn()
+      if (answer !== undefined) this.conn.send(answer)
     } catch (err) {
       if (err instanceof ProtocolError) {
         err.requestId = requestId
@@ -90,8 +113,21 @@ export class DashboardSession extends Session implements DashboardEndpoint {
     }
   }
 
+  #live(): LiveFeed {
+    const live = this.conn.deps.live
+    if (live === undefined) throw perr(ProtocolErrors.UNKNOWN_TYPE, 'this engine serves no live topics', 'type')
+    return live
+  }
+
+  /** The session's port into the subscription hub, made at its first subscribe. */
+  #port(): SubscriberPort {
+    this.#portOf ??= wsPort(this.conn.ws, encode, this.conn.socket)
+    return this.#portOf
+  }
+
   override detach(): void {
     super.detach()
+    if (this.#portOf !== undefined) this.conn.deps.live?.hub.detach(this.#portOf)
     this.conn.deps.commands.detachDashboard(this)
   }
 

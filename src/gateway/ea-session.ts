@@ -15,6 +15,7 @@ import type { CommandChange, PendingCommand, RecordEntry, RejectedEntry, TaskErr
 /** The stream an EA's registration opened, and where its session resumes. */
 export interface EaStream {
   streamId: number
+  instanceId: string
   accountId: number
   server: string
   magic: number
@@ -28,6 +29,7 @@ export class EaSession extends Session implements StreamSink, EaEndpoint {
   readonly magic: number
   readonly #server: string
   readonly #resumeSeq: number
+  readonly #instanceId: string
   #expectedSeq: number | undefined
   #lastAcked: number
   /** The highest seq accepted on this connection: what it has in flight is #lastSeq - #lastAcked. */
@@ -40,6 +42,7 @@ export class EaSession extends Session implements StreamSink, EaEndpoint {
     this.accountId = stream.accountId
     this.magic = stream.magic
     this.#server = stream.server
+    this.#instanceId = stream.instanceId
     this.#resumeSeq = stream.resumeSeq
     this.#lastAcked = stream.resumeSeq
     this.#lastSeq = stream.resumeSeq
@@ -52,6 +55,7 @@ export class EaSession extends Session implements StreamSink, EaEndpoint {
     this.conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, stream_id: this.streamId, resume_seq: this.#resumeSeq, role: 'ea', server_time: Date.now(), limits: this.welcomeLimits() })
     this.conn.chatter('debug', { streamId: this.streamId, resumeSeq: this.#resumeSeq, commands: pending.length }, 'EA session welcomed')
     deps.commands.attachEa(this, pending)
+    deps.live?.online(this.streamId, this.#instanceId, true)
     this.conn.resumeReading()
   }
 
@@ -90,7 +94,11 @@ export class EaSession extends Session implements StreamSink, EaEndpoint {
   override detach(): void {
     super.detach()
     const { deps } = this.conn
-    if (deps.streams.get(this.streamId) === this.conn) deps.streams.delete(this.streamId)
+    if (deps.streams.get(this.streamId) === this.conn) {
+      deps.streams.delete(this.streamId)
+      // replaced by a new connection, the instance stays online
+      deps.live?.online(this.streamId, this.#instanceId, false)
+    }
     deps.ingest.detach(this.streamId, this)
     deps.commands.detachEa(this)
   }

@@ -142,6 +142,7 @@ export class Handshake implements Phase {
     this.conn.bind({ role: 'ea', instance: hello.instance_id, account: `${hello.account.login}@${r.server}`, tokenName: auth.name })
     const session = new EaSession(this.conn, {
       streamId: r.streamId,
+      instanceId: hello.instance_id,
       accountId: r.accountId,
       server: r.server,
       magic: hello.ea.magic ?? 0,

@@ -10,6 +10,7 @@ import type { Ingest } from '../ingest/ingest.js'
 import { silentLogger, type Logger } from '../log.js'
 import { limits } from '../protocol/validate.js'
 import type { QueryService } from '../query/service.js'
+import type { LiveFeed } from '../subscriptions/live.js'
 import type { WriterPool } from '../workers/writer-pool.js'
 
 /** The gateway's options, with the admission limits for strangers (src/gateway/admission.ts). */
@@ -87,6 +88,8 @@ export interface GatewayServices {
   commands: CommandRouter
   /** Typed queries, on the reader workers. */
   queries: QueryService
+  /** Live topics for dashboards. */
+  live?: LiveFeed
 }
 
 /** What every connection of one gateway shares. */

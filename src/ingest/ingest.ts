@@ -24,6 +24,11 @@ export interface IngestOptions {
   maxTotalBytes: number
   /** Told of every committed batch, after its streams are: the bar aggregator listens here. */
   onCommit?: (outcome: WriteOutcome) => void
+  /**
+   * After each commit, with what it held: `fresh` tells an item new in it from a replay of one an
+   * earlier batch committed (the live feed publishes each once).
+   */
+  onCommitted?: (chosen: readonly Chosen[], fresh: (streamId: number, seq: number) => boolean) => void
 }
 
 /** What ingest tells a stream's connection. */
@@ -284,6 +289,10 @@ export class Ingest {
     this.counters.ticks += outcome.counts.ticks
     this.counters.records += outcome.counts.records
     this.counters.skipped += outcome.counts.skipped
+    if (this.#options.onCommitted) {
+      const before = new Map(chosen.map(({ state }) => [state.streamId, this.#committedSeq.get(state.streamId) ?? 0]))
+      this.#options.onCommitted(chosen, (streamId, seq) => seq > (before.get(streamId) ?? 0))
+    }
     for (const { state } of chosen) {
       const seq = outcome.committed.find((c) => c.streamId === state.streamId)?.seq
       const changes = outcome.commandChanges.filter((c) => c.streamId === state.streamId)
@@ -356,6 +365,7 @@ export class Ingest {
         }
         const recorded = await this.#pool.write(buildBatch([{ state: c.state, items: [rejected] }])).catch((err: Error) => failure(err))
         if (!recorded.ok) return fail(recorded.error)
+        this.#options.onCommitted?.([{ state: c.state, items: [rejected] }], () => true)
         c.state.sink.rejected(rejected.entry as RejectedEntry)
         c.state.sink.committed(item.seq, [])
       }

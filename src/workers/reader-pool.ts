@@ -1,15 +1,18 @@
 /**
  * The Piscina pool of reader workers (src/workers/reader.ts), with the read side's two bounds:
- * a task waits at most `queueTimeoutMs` for a free reader (the queue itself holds at most
- * `maxQueue`, beyond which a read is refused at once), and runs at most `timeoutMs`. A task past its
- * timeout is aborted: Piscina ends its thread (a SQLite statement cannot be interrupted from inside)
- * and starts a fresh one.
+ * at most `maxQueue` reads wait for a reader (one more is refused at once, BUSY), and a read runs
+ * at most `timeoutMs`. A task past its timeout is aborted: Piscina ends its thread and starts a
+ * fresh one. That frees the caller, not the core: better-sqlite3 cannot interrupt a
+ * statement, so a terminated thread finishes it first. Typed queries are indexed and limited, so
+ * that stays short; the SQL console, whose statements are anyone's, runs in a process on SQLite,
+ * killed at the timeout (console-process.ts).
  */
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
 import { maskSecrets } from '../db/url.js'
 import { silentLogger, type Logger } from '../log.js'
 import { ProtocolErrors } from '../protocol/messages.js'
+import { ConsoleProcess } from './console-process.js'
 import type { ConsoleResult, ReadResult, ReaderConfig, ReaderTask, TaskResult } from './tasks.js'
 
 export interface ReaderPoolOptions {
@@ -47,6 +50,8 @@ export function createReaderPool(config: Omit<ReaderConfig, 'statementTimeoutMs'
     log.error({ component: 'reader', cause: maskSecrets(err.stack ?? err.message) }, 'a reader thread failed and was replaced')
   })
   let running = 0
+  // SQLite: a process of its own, which the timeout can stop (console-process.ts)
+  const consoleProcess = config.dialect === 'sqlite' ? new ConsoleProcess(config.database, config.busyTimeoutMs, options.timeoutMs) : undefined
   const run = async <T>(task: ReaderTask): Promise<TaskResult<T>> => {
     const signal = AbortSignal.timeout(options.timeoutMs)
     running++
@@ -68,8 +73,12 @@ export function createReaderPool(config: Omit<ReaderConfig, 'statementTimeoutMs'
     threads: options.threads,
     timeoutMs: options.timeoutMs,
     select: (sql, values, limit) => run({ kind: 'select', sql, values, limit }),
-    console: (text, rowLimit) => run({ kind: 'console', text, rowLimit, ...(config.sqlRole !== undefined && { role: config.sqlRole }) }),
+    console: (text, rowLimit) =>
+      consoleProcess !== undefined ? consoleProcess.run(text, rowLimit) : run({ kind: 'console', text, rowLimit, ...(config.sqlRole !== undefined && { role: config.sqlRole }) }),
     load: () => ({ queued: piscina.queueSize, running }),
-    close: () => piscina.destroy(),
+    close: async () => {
+      consoleProcess?.close()
+      await piscina.destroy()
+    },
   }
 }

@@ -3,8 +3,9 @@
  * read-only connection, so that a heavy query never waits for the writer nor makes it wait.
  * SQLite opens the file `readonly` with `query_only` on, and reads from the WAL snapshot of the
  * moment the statement starts; PostgreSQL runs each statement in a `READ ONLY` transaction with
- * `statement_timeout`. A SQLite statement cannot be cut short from inside its thread: the pool
- * aborts the task at the query timeout, which ends the thread (reader-pool.ts).
+ * `statement_timeout`. A SQLite statement cannot be cut short: the pool answers QUERY_TIMEOUT at the
+ * timeout and replaces the thread, which finishes its statement first (reader-pool.ts); the SQL
+ * console on SQLite runs in a process instead, which is killed (console-process.ts).
  */
 import { workerData } from 'node:worker_threads'
 import { maskSecrets } from '../db/url.js'

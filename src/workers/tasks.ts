@@ -194,6 +194,7 @@ export type WriterTask =
   | { kind: 'command_create'; command: NewCommand; now: number }
   | { kind: 'command_delivered'; commandId: string; streamId: number; now: number }
   | { kind: 'commands_expire'; now: number }
+  | { kind: 'notifications_read'; ids: number[]; now: number }
   | { kind: 'commands_pending'; streamId: number; accountId: number; magic: number; now: number }
 
 // ---------------------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ export interface WriterPool {
   createCommand(command: NewCommand): Promise<TaskResult<CreatedCommand>>
   commandDelivered(commandId: string, streamId: number): Promise<TaskResult<boolean>>
   expireCommands(): Promise<TaskResult<CommandChange[]>>
+  /** Marks notifications read; resolves with how many were unread. */
+  markNotificationsRead(ids: number[]): Promise<TaskResult<number>>
   /** The next commands never yet delivered to an EA (at most PENDING_LOAD), oldest first. */
   pendingCommands(stream: { streamId: number; accountId: number; magic: number }): Promise<TaskResult<PendingCommand[]>>
   close(): Promise<void>
@@ -137,6 +139,7 @@ export function createWriterPool(config: WriterConfig, writers: number, log: Log
     createCommand: (command) => run({ kind: 'command_create', command, now: Date.now() }),
     commandDelivered: (commandId, streamId) => run({ kind: 'command_delivered', commandId, streamId, now: Date.now() }),
     expireCommands: () => run({ kind: 'commands_expire', now: Date.now() }),
+    markNotificationsRead: (ids) => run({ kind: 'notifications_read', ids, now: Date.now() }),
     pendingCommands: (s) => run({ kind: 'commands_pending', streamId: s.streamId, accountId: s.accountId, magic: s.magic, now: Date.now() }),
     close: () => piscina.destroy(),
   }

@@ -10,6 +10,7 @@ import { EngineError, ErrorCodes } from '../errors.js'
 import { ProtocolErrors } from '../protocol/messages.js'
 import { openStorage } from '../db/storage/open.js'
 import { databaseErrorInfo, type Storage } from '../db/storage/types.js'
+import { markNotificationsRead } from '../db/sql/notifications.js'
 import { createCommand, expireDue, markDelivered, PENDING_LOAD, pendingForStream } from '../db/sql/commands.js'
 import { SymbolCache, writeBatch } from '../db/sql/write-batch.js'
 import { registerStream } from '../db/sql/streams.js'
@@ -102,6 +103,8 @@ async function run(task: WriterTask): Promise<unknown> {
       return storage.transaction((tx) => expireDue(tx, task.now))
     case 'commands_pending':
       return pendingForStream(storage, task, task.now, PENDING_LOAD, true)
+    case 'notifications_read':
+      return storage.transaction((tx) => markNotificationsRead(tx, task.ids, task.now))
   }
 }
 

@@ -25,12 +25,12 @@ import type { DashboardsPlan, DashboardsReport, LoadResult, QuerySpec, TickWatch
 import type { BenchOptions } from './lib/options.js'
 import { measureReadCost, type ReadCost } from './lib/read-cost.js'
 import { collectRows } from './lib/rows.js'
-import { BARS_LOGIN, BARS_SYMBOL, MONTH_END, MONTH_START, seedHistory, type Seeded } from './lib/seed.js'
+import { BARS_LOGIN, BARS_SYMBOL, MONTH_END, MONTH_START, seedHistory, seedStreamedSymbols, type Seeded } from './lib/seed.js'
 import { fmt, median, medianOf, percentiles, round, table, type Percentiles } from './lib/stats.js'
 import { eaIdentity, planEa, type WorkloadOptions } from './lib/workload.js'
 
 /** Dashboards subscribed to ticks, one symbol each, spread over the streamed symbols. */
-const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 20)
+const WATCHERS = 20
 /** Dashboards running queries in a loop during the full-rate runs. */
 const QUERIERS = 5
 /** What a querier waits between an answer and its next query: a dashboard refreshing a few panels a second. */
@@ -122,6 +122,7 @@ function dashboards(o: BenchOptions, plan: (url: string, token: string) => Dashb
     async prepare(database) {
       await withStorage(database, o.database.synchronous, async (s) => {
         seeded = await seedHistory(s, JOURNAL_ROWS)
+        await seedStreamedSymbols(s, o.workload)
         token = (await createToken(s, { role: 'viewer', name: 'bench-dashboards' })).token
       })
     },
@@ -413,6 +414,11 @@ export function formatReads(r: ReadsReport): string {
     ),
   )
   lines.push(`with dashboards / without, same repetition: ${fmt(r.busyOverPlain, 3)} (${r.ratios.busyOverPlain.join(', ')})`)
+  const cpu = (runs: Run[]) => {
+    const m = (f: (x: Run['server']) => number) => fmt(medianOf(runs, (x) => f(x.server)), 2)
+    return `${m((x) => x.mainCores)} + ${m((x) => x.writerCores)} + ${m((x) => x.otherCores)} cores, writer waiting for a CPU ${fmt(medianOf(runs, (x) => x.server.writerWaiting) * 100)}%`
+  }
+  lines.push(`engine CPU (main thread + writer + the rest, readers included): no dashboards ${cpu(r.runs.plain)}; dashboards busy ${cpu(r.runs.busy)}`)
   const d = r.busyDashboards
   lines.push(`the dashboards got ${fmt(d.events)} events (${fmt(d.ticks)} ticks), ${fmt(d.gaps)} gaps (${fmt(d.dropped)} deltas dropped); their process used ${fmt(d.cores, 2)} cores`)
   lines.push(queryTable(d.queries))

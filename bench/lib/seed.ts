@@ -6,6 +6,7 @@
  * the same rows.
  */
 import type { Queryable, Storage } from '../../src/db/storage/types.js'
+import { eaIdentity, START_MSC, type WorkloadOptions } from './workload.js'
 
 export const SEED_SERVER = 'SeedBroker-Live'
 export const SEED_LOGINS = [7_000_001, 7_000_002, 7_000_003, 7_000_004, 7_000_005] as const
@@ -62,6 +63,25 @@ export async function seedHistory(storage: Storage, journalRows: number): Promis
     const bars = await seedBars(tx, symbols.get(`0:${BARS_SYMBOL}`)!)
     const journal = await seedJournal(tx, accounts, symbols, journalRows)
     return { bars, journal }
+  })
+}
+
+/**
+ * The streamed EAs' accounts and symbols, as a terminal that streamed before leaves them: a
+ * dashboard can subscribe to a symbol's ticks only once the engine has seen it, and the watchers
+ * subscribe before the EAs start, so that they get every tick. The EAs' hello and symbol specs
+ * then update these rows.
+ */
+export async function seedStreamedSymbols(storage: Storage, w: WorkloadOptions): Promise<void> {
+  await storage.transaction(async (tx) => {
+    for (let i = 0; i < w.eas; i++) {
+      const id = eaIdentity(w, i)
+      const [row] = await tx.query<{ id: number }>(
+        'INSERT INTO accounts (login, server, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $3) RETURNING id',
+        [id.login, id.server, START_MSC],
+      )
+      for (const symbol of id.symbols) await tx.query('INSERT INTO symbols (account_id, server, name) VALUES ($1, $2, $3)', [row!.id, id.server, symbol.name])
+    }
   })
 }
 

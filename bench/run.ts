@@ -11,6 +11,7 @@ import { parseOptions, usage, UsageError, type BenchOptions } from './lib/option
 import { saveResult } from './lib/results.js'
 import { formatNaive, runNaiveScenario } from './naive.js'
 import { formatOverload, runOverload } from './overload.js'
+import { formatReads, runReads } from './reads.js'
 import { formatSweep, runSweep } from './sweep.js'
 
 interface Outcome {
@@ -47,6 +48,10 @@ const scenarios: Record<string, (o: BenchOptions, log: (s: string) => void) => P
   overload: async (o, log) => {
     const report = await runOverload(o, log)
     return { report, text: formatOverload(report) }
+  },
+  reads: async (o, log) => {
+    const report = await runReads(o, log)
+    return { report, text: formatReads(report) }
   },
 }
 

@@ -31,6 +31,24 @@ export interface RunOptions {
   warmupMs?: number
   /** Sample the server's RSS this often (ms) and return the series. */
   rssSampleMs?: number
+  /** Something else that runs against the engine in the same run (dashboards: bench/reads.ts). */
+  companion?: Companion
+}
+
+/**
+ * What runs beside the EAs in a measured run, in the run's own order: on the fresh database
+ * before the engine starts, once the engine listens, at go, and after the last acknowledgement
+ * (after the run's readings, so that stopping it is not measured).
+ */
+export interface Companion {
+  /** Seed rows, make tokens: the engine is not running yet. */
+  prepare?(database: string): Promise<void>
+  /** The engine listens at `url`; the EAs are not connected yet. */
+  start(url: string): Promise<void>
+  /** The EAs are told to go, now. */
+  go?(): void
+  /** Every EA is acknowledged; `load` is what they measured. */
+  stop(load: LoadResult): Promise<void>
 }
 
 export interface Run {
@@ -114,6 +132,7 @@ export async function measure(o: RunOptions): Promise<Run> {
   let server: ServerProcess | undefined
   try {
     const token = o.target === 'engine' ? await eaToken(fresh.database, o.database.synchronous) : ''
+    await o.companion?.prepare?.(fresh.database)
     server =
       o.target === 'engine'
         ? await startServer({
@@ -123,6 +142,7 @@ export async function measure(o: RunOptions): Promise<Run> {
           })
         : await startServer({ module: 'naive-server.js', args: { database: fresh.database, dialect: o.database.dialect, synchronous: o.database.synchronous } })
     const s = server
+    await o.companion?.start(s.url)
     const window = o.engine.maxInflight ?? defaultOptions.maxInflight
     let before: { times: ReturnType<ServerProcess['threadTimes']>; stats: HostStats } | undefined
     let stopRss: (() => { at: number; rss: number }[]) | undefined
@@ -150,6 +170,7 @@ export async function measure(o: RunOptions): Promise<Run> {
             s.stats().then((st) => (peakPending = Math.max(peakPending, st.ingest.pendingBytes)), () => {})
           }, 50)
         }
+        o.companion?.go?.()
       },
       Promise.race([s.died, tooLong]),
     ).finally(() => {
@@ -160,6 +181,7 @@ export async function measure(o: RunOptions): Promise<Run> {
     const afterStats = await s.stats()
     const mem = s.memory()
     const rssSamples = stopRss?.()
+    await o.companion?.stop(result)
     await s.stop()
     server = undefined
     const stored = await storedCounts(fresh.database, o.database.synchronous)

@@ -99,3 +99,70 @@ export interface ClientThreadData {
 export type ThreadCommand = { type: 'go'; at: number }
 
 export type ThreadReply = { type: 'ready' } | { type: 'done'; results: EaResult[] } | { type: 'failed'; message: string }
+
+// --- dashboards process <-> orchestrator (bench/lib/dashboards.ts) ------------------------------
+
+/** One dashboard watching the ticks of one symbol of one account. */
+export interface TickWatch {
+  login: number
+  symbol: string
+}
+
+/** One typed query a dashboard runs, as the protocol's `query` message carries it. */
+export interface QuerySpec {
+  /** The name the report gives it. */
+  label: string
+  query: string
+  params: Record<string, unknown>
+  limit?: number
+  order?: 'asc' | 'desc'
+}
+
+export interface DashboardsPlan {
+  url: string
+  /** A viewer token. */
+  token: string
+  /** One dashboard per entry, subscribed to that symbol's ticks. */
+  watchers: TickWatch[]
+  /** One dashboard per entry, running its queries in turn, one at a time, from `go` to `stop`. */
+  queriers: { queries: QuerySpec[]; pauseMs: number }[]
+}
+
+export type DashboardsRequest = { kind: 'start'; plan: DashboardsPlan } | { kind: 'go' } | { kind: 'stop' }
+
+export interface WatchRecord {
+  watcher: number
+  snapshots: number
+  events: number
+  ticks: number
+  gaps: number
+  /** What the gaps said was dropped. */
+  dropped: number
+  /** Per event: its last tick's time_msc, its tick count, and when its frame arrived (epoch ms). */
+  lastTime: Float64Array
+  count: Uint32Array
+  arrivedAt: Float64Array
+}
+
+export interface QueryRecord {
+  label: string
+  /** Per answer: from the request written to the socket to the answer's frame received, ms (decode not included). */
+  ms: number[]
+  /** Rows of the last answer. */
+  rows: number
+  /** Bytes of the last answer's frame. */
+  bytes: number
+  /** Refusals by error code. */
+  errors: Record<string, number>
+}
+
+export interface DashboardsReport {
+  watchers: WatchRecord[]
+  queries: QueryRecord[]
+  /** This process from `go` to `stop`. */
+  cpuUserMs: number
+  cpuSystemMs: number
+  wallMs: number
+}
+
+export type DashboardsReply = { kind: 'started' } | { kind: 'report'; report: DashboardsReport } | { kind: 'failed'; message: string }

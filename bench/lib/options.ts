@@ -53,6 +53,8 @@ scenarios:
   ceiling   only the ceiling: every raw insert strategy on the same rows
   naive     only the naive way: JSON, one tick per message, one autocommitted row each
   junk      one EA's ack latency while 20 dashboards flood refused frames, against no flood
+  reads     ingest with 20 dashboards watching ticks and 5 querying, against none and the ceiling; commit-to-dashboard
+            latency at half load; a month of M1 bars and a 10,000-row journal page while ingest runs, against idle
   bars      SQLite: bars rebuild over --ticks stored ticks (default 10,000,000; --quick 1,000,000) against one SQL GROUP BY
 
 flags:
@@ -68,7 +70,8 @@ flags:
   --client-threads N     worker threads of the load generator process that run the EAs (default 1)
   --repeat N             repetitions; medians are reported (default 3; --quick 1)
   --naive-ticks N        ticks sent the naive way (default 150,000; --quick 40,000)
-  --half-load-seconds N  length of the paced run at half the maximum (default 6; --quick 3; sweep 4)
+  --half-load-seconds N  length of the paced run at half the maximum (default 6; --quick 3; sweep 4);
+                         reads: also how long the reads run on the idle engine
   --only LIST            sweep: batch-rows,flush-ms,max-inflight,writers,clients (default all)
   ${engineFlagsUsage}
                          engine settings (default: the engine's defaults)
@@ -150,7 +153,7 @@ export function parseOptions(argv: string[]): { scenario: string; options: Bench
   const known = ['batch-rows', 'flush-ms', 'max-inflight', 'writers', 'clients']
   for (const o of only ?? []) if (!known.includes(o)) throw new UsageError(`--only takes ${known.join(', ')}; got ${o}`)
   const scenario = positionals[0] ?? 'ingest'
-  if (!['ingest', 'sweep', 'overload', 'ceiling', 'naive', 'junk', 'bars'].includes(scenario)) throw new UsageError(`unknown scenario "${scenario}"`)
+  if (!['ingest', 'sweep', 'overload', 'ceiling', 'naive', 'junk', 'bars', 'reads'].includes(scenario)) throw new UsageError(`unknown scenario "${scenario}"`)
   return {
     scenario,
     options: {

@@ -31,6 +31,8 @@ export interface AccountsParams {
   login?: number
   /** the account's trade server */
   server?: string
+  /** the engine's account id */
+  account_id?: number
 }
 
 /** A row of `ea_instances`: EA instances (streams) with their newest heartbeat; `online` says whether one is connected now. */
@@ -100,9 +102,9 @@ export interface EaHeartbeatsParams {
   login?: number
   /** the account's trade server */
   server?: string
-  /** rows with time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with time_msc) */
   from?: number
-  /** rows with time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with time_msc) */
   to?: number
 }
 
@@ -139,6 +141,8 @@ export interface SymbolsParams {
   account_id?: number
   /** the symbol name */
   symbol?: string
+  /** the engine's symbol id */
+  symbol_id?: number
 }
 
 /** A row of `ticks`: One symbol's ticks in time order. */
@@ -164,9 +168,9 @@ export interface TicksParams {
   login?: number
   /** the account's trade server */
   server?: string
-  /** rows with time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with time_msc) */
   from?: number
-  /** rows with time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with time_msc) */
   to?: number
 }
 
@@ -198,9 +202,9 @@ export interface BarsParams {
   login?: number
   /** the account's trade server */
   server?: string
-  /** rows with open_time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with open_time_msc) */
   from?: number
-  /** rows with open_time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with open_time_msc) */
   to?: number
 }
 
@@ -232,9 +236,9 @@ export interface BuiltBarsParams {
   login?: number
   /** the account's trade server */
   server?: string
-  /** rows with open_time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with open_time_msc) */
   from?: number
-  /** rows with open_time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with open_time_msc) */
   to?: number
 }
 
@@ -266,9 +270,9 @@ export interface EaBarsParams {
   login?: number
   /** the account's trade server */
   server?: string
-  /** rows with open_time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with open_time_msc) */
   from?: number
-  /** rows with open_time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with open_time_msc) */
   to?: number
 }
 
@@ -316,9 +320,9 @@ export interface DealsParams {
   position_id?: number
   /** in, out, inout or out_by */
   entry?: 'in' | 'out' | 'inout' | 'out_by'
-  /** rows with time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with time_msc) */
   from?: number
-  /** rows with time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with time_msc) */
   to?: number
 }
 
@@ -363,9 +367,9 @@ export interface OrdersParams {
   instance?: string
   /** the order state (placed, filled, ...) */
   state?: string
-  /** rows with time_setup_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with time_setup_msc) */
   from?: number
-  /** rows with time_setup_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with time_setup_msc) */
   to?: number
 }
 
@@ -401,9 +405,9 @@ export interface OrderEventsParams {
   symbol?: string
   /** the EA instance id */
   instance?: string
-  /** rows with time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with time_msc) */
   from?: number
-  /** rows with time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with time_msc) */
   to?: number
 }
 
@@ -448,9 +452,9 @@ export interface PositionsParams {
   instance?: string
   /** open or closed */
   state?: 'open' | 'closed'
-  /** rows with time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with time_msc) */
   from?: number
-  /** rows with time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with time_msc) */
   to?: number
 }
 
@@ -480,9 +484,9 @@ export interface AccountSnapshotsParams {
   server?: string
   /** the engine's account id */
   account_id?: number
-  /** rows with time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with time_msc) */
   from?: number
-  /** rows with time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with time_msc) */
   to?: number
 }
 
@@ -514,9 +518,9 @@ export interface EquityCurveParams {
   account_id?: number
   /** M1, H1 or D1 */
   resolution?: 'M1' | 'H1' | 'D1'
-  /** rows with time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with time_msc) */
   from?: number
-  /** rows with time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with time_msc) */
   to?: number
 }
 
@@ -569,9 +573,9 @@ export interface JournalParams {
   instance?: string
   /** open or closed */
   state?: 'open' | 'closed'
-  /** rows with open_time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with open_time_msc) */
   from?: number
-  /** rows with open_time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with open_time_msc) */
   to?: number
 }
 
@@ -611,9 +615,9 @@ export interface PerformanceDaysParams {
   scope?: 'account' | 'magic' | 'strategy' | 'symbol'
   /** the magic, strategy or symbol name ('' for scope account) */
   scope_value?: string
-  /** rows with day_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with day_msc) */
   from?: number
-  /** rows with day_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with day_msc) */
   to?: number
 }
 
@@ -671,9 +675,9 @@ export interface PerformanceReportsParams {
   scope_value?: string
   /** day, week, month, year or all */
   period?: 'day' | 'week' | 'month' | 'year' | 'all'
-  /** rows with from_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with from_msc) */
   from?: number
-  /** rows with from_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with from_msc) */
   to?: number
 }
 
@@ -737,9 +741,9 @@ export interface RiskMetricsParams {
   scope?: 'account' | 'magic' | 'strategy' | 'symbol'
   /** the magic, strategy or symbol name ('' for scope account) */
   scope_value?: string
-  /** rows with time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with time_msc) */
   from?: number
-  /** rows with time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with time_msc) */
   to?: number
 }
 
@@ -779,9 +783,9 @@ export interface SignalsParams {
   symbol?: string
   /** the strategy tag */
   strategy?: string
-  /** rows with time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with time_msc) */
   from?: number
-  /** rows with time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with time_msc) */
   to?: number
 }
 
@@ -809,9 +813,9 @@ export interface LogsParams {
   server?: string
   /** debug, info, warning or error */
   level?: 'debug' | 'info' | 'warning' | 'error'
-  /** rows with time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with time_msc) */
   from?: number
-  /** rows with time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with time_msc) */
   to?: number
 }
 
@@ -848,9 +852,9 @@ export interface CommandsParams {
   status?: 'pending' | 'delivered' | 'accepted' | 'rejected' | 'duplicate' | 'expired' | 'succeeded' | 'failed'
   /** pause, resume, close_positions, close_all, set_risk or custom */
   command?: string
-  /** rows with created_at at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with created_at) */
   from?: number
-  /** rows with created_at before this time (ms) */
+  /** up to this time, exclusive (ms; compared with created_at) */
   to?: number
 }
 
@@ -903,9 +907,9 @@ export interface NotificationsParams {
   kind?: string
   /** true: only unread ones */
   unread?: boolean
-  /** rows with created_at at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with created_at) */
   from?: number
-  /** rows with created_at before this time (ms) */
+  /** up to this time, exclusive (ms; compared with created_at) */
   to?: number
 }
 
@@ -948,9 +952,9 @@ export interface BacktestsParams {
   magic?: number
   /** the strategy tag */
   strategy?: string
-  /** rows with created_at at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with created_at) */
   from?: number
-  /** rows with created_at before this time (ms) */
+  /** up to this time, exclusive (ms; compared with created_at) */
   to?: number
 }
 
@@ -978,9 +982,9 @@ export interface BacktestTradesRow {
 export interface BacktestTradesParams {
   /** the backtest */
   backtest_id?: number
-  /** rows with close_time_msc at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with close_time_msc) */
   from?: number
-  /** rows with close_time_msc before this time (ms) */
+  /** up to this time, exclusive (ms; compared with close_time_msc) */
   to?: number
 }
 
@@ -1033,9 +1037,9 @@ export interface NewsParams {
   currency?: string
   /** none, low, moderate or high */
   importance?: 'none' | 'low' | 'moderate' | 'high'
-  /** rows with event_at at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with event_at) */
   from?: number
-  /** rows with event_at before this time (ms) */
+  /** up to this time, exclusive (ms; compared with event_at) */
   to?: number
 }
 
@@ -1052,9 +1056,9 @@ export interface SystemMetricsRow {
 export interface SystemMetricsParams {
   /** the metric */
   name?: string
-  /** rows with recorded_at at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with recorded_at) */
   from?: number
-  /** rows with recorded_at before this time (ms) */
+  /** up to this time, exclusive (ms; compared with recorded_at) */
   to?: number
 }
 
@@ -1076,9 +1080,9 @@ export interface AuditLogsRow {
 export interface AuditLogsParams {
   /** the action */
   action?: string
-  /** rows with at at or after this time (ms) */
+  /** from this time on, inclusive (ms; compared with at) */
   from?: number
-  /** rows with at before this time (ms) */
+  /** up to this time, exclusive (ms; compared with at) */
   to?: number
 }
 

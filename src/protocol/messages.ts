@@ -498,7 +498,7 @@ export type SubscriptionFrame =
   | { type: 'snapshot'; subscription_id: number; topic: string; data: unknown }
   | { type: 'event'; subscription_id: number; topic: string; data: unknown }
   | { type: 'gap'; subscription_id: number; topic: string; dropped: number; reason: string }
-  | { type: 'unsubscribed'; subscription_id: number; reason?: string }
+  | { type: 'unsubscribed'; subscription_id: number; topic: string; reason?: string }
 
 // ---------------------------------------------------------------------------------------------
 // Errors and close codes

@@ -73,8 +73,8 @@ const symbolId = (x: string): FilterDef => ({ name: 'symbol_id', type: 'int', sq
 const instance: FilterDef = { name: 'instance', type: 'string', sql: 'st.instance_id = ?', doc: 'the EA instance id' }
 const magic = (x: string): FilterDef => ({ name: 'magic', type: 'int', sql: `${x}.magic = ?`, doc: 'the EA magic number' })
 const strategy = (x: string): FilterDef => ({ name: 'strategy', type: 'string', sql: `${x}.strategy = ?`, doc: 'the strategy tag' })
-const from = (time: string): FilterDef => ({ name: 'from', type: 'time', sql: `${time} >= ?`, doc: `rows with ${time.split('.').pop()} at or after this time (ms)` })
-const to = (time: string): FilterDef => ({ name: 'to', type: 'time', sql: `${time} < ?`, doc: `rows with ${time.split('.').pop()} before this time (ms)` })
+const from = (time: string): FilterDef => ({ name: 'from', type: 'time', sql: `${time} >= ?`, doc: `from this time on, inclusive (ms; compared with ${time.split('.').pop()})` })
+const to = (time: string): FilterDef => ({ name: 'to', type: 'time', sql: `${time} < ?`, doc: `up to this time, exclusive (ms; compared with ${time.split('.').pop()})` })
 const range = (time: string) => [from(time), to(time)]
 const account = (x: string) => [login(), server(), accountId(x)]
 const scope = (x: string): FilterDef[] => [

@@ -24,3 +24,5 @@ process.on('message', (m: { id: number; text: string; rowLimit: number }) => {
 })
 // the engine went away: so does this process
 process.on('disconnect', () => process.exit(0))
+// loaded and connected: the engine's timeout runs from the statement, not from this start
+process.send!({ ready: true })

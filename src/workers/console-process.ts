@@ -1,6 +1,8 @@
 /**
  * The SQL console on SQLite runs in a child process (console-child.ts), one statement at a time,
- * killed with SIGKILL at the query timeout and started again for the next statement. On
+ * killed with SIGKILL at the query timeout; a fresh one starts at once for the next statement. The
+ * timeout counts from the statement's start in a child that is ready (loaded, connected), never
+ * from a child's start, which a busy machine can make slow. On
  * PostgreSQL the server cancels a statement itself (statement_timeout), so the console runs on the
  * reader threads there (reader.ts).
  */
@@ -22,6 +24,8 @@ interface Job {
 
 export class ConsoleProcess {
   #child: ChildProcess | undefined
+  /** The child has loaded and opened its connection. */
+  #ready = false
   #running: (Job & { timer: NodeJS.Timeout }) | undefined
   readonly #waiting: Job[] = []
   #nextId = 1
@@ -50,8 +54,9 @@ export class ConsoleProcess {
 
   #next(): void {
     if (this.#running !== undefined || this.#waiting.length === 0) return
-    const job = this.#waiting.shift()!
     const child = this.#spawn()
+    if (!this.#ready) return
+    const job = this.#waiting.shift()!
     const timer = setTimeout(() => {
       // SIGKILL: the statement stops now, its read snapshot with it
       this.#kill()
@@ -64,17 +69,28 @@ export class ConsoleProcess {
   #spawn(): ChildProcess {
     if (this.#child !== undefined) return this.#child
     const child = fork(childFile, [this.path, String(this.busyTimeoutMs), String(this.timeoutMs)], { execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
-    child.on('message', (m: { id: number; ok: boolean; value?: ConsoleResult; message?: string }) => {
+    child.on('message', (m: { ready?: true; id: number; ok: boolean; value?: ConsoleResult; message?: string }) => {
+      if (m.ready) {
+        if (this.#child !== child) return
+        this.#ready = true
+        return this.#next()
+      }
       const job = this.#running
       if (job === undefined || job.id !== m.id) return
       this.#finish(job, m.ok ? { ok: true, value: m.value! } : failure(ProtocolErrors.STORAGE_FAILED, m.message ?? 'the console failed'))
     })
+    // a failed start or kill is reported by 'exit' (or 'error' alone when there was no process)
+    child.on('error', () => child.emit('exit'))
     child.on('exit', () => {
       // a child killed at a timeout is already replaced: its exit says nothing of the next statement
       if (this.#child !== child) return
       this.#child = undefined
+      const starting = !this.#ready
+      this.#ready = false
       const job = this.#running
       if (job !== undefined) this.#finish(job, failure(ProtocolErrors.STORAGE_FAILED, 'the SQL console process ended while running the statement'))
+      // one that could not even start fails what waits, instead of being started again and again
+      else if (starting) for (const waiting of this.#waiting.splice(0)) waiting.resolve(failure(ProtocolErrors.STORAGE_FAILED, 'the SQL console process could not start'))
     })
     this.#child = child
     return child
@@ -83,7 +99,10 @@ export class ConsoleProcess {
   #kill(): void {
     const child = this.#child
     this.#child = undefined
+    this.#ready = false
     child?.kill('SIGKILL')
+    // the next statement should not wait for a start
+    if (!this.#closed) this.#spawn()
   }
 
   #finish(job: Job, result: TaskResult<ConsoleResult>): void {

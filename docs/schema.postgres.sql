@@ -829,9 +829,13 @@ CREATE INDEX journal_trades_account_close_idx ON public.journal_trades USING btr
 
 CREATE INDEX journal_trades_account_magic_close_idx ON public.journal_trades USING btree (account_id, magic, close_time_msc);
 
+CREATE INDEX journal_trades_account_open_idx ON public.journal_trades USING btree (account_id, open_time_msc, position_id);
+
 CREATE INDEX journal_trades_account_strategy_close_idx ON public.journal_trades USING btree (account_id, strategy, close_time_msc);
 
 CREATE INDEX journal_trades_account_symbol_close_idx ON public.journal_trades USING btree (account_id, symbol_id, close_time_msc);
+
+CREATE INDEX journal_trades_open_idx ON public.journal_trades USING btree (open_time_msc, account_id, position_id);
 
 CREATE INDEX news_events_at_idx ON public.news_events USING btree (event_at);
 

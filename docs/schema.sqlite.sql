@@ -716,11 +716,15 @@ CREATE INDEX journal_trades_account_close_idx ON journal_trades
 CREATE INDEX journal_trades_account_magic_close_idx ON journal_trades
   (account_id, magic, close_time_msc);
 
+CREATE INDEX journal_trades_account_open_idx ON journal_trades (account_id, open_time_msc, position_id);
+
 CREATE INDEX journal_trades_account_strategy_close_idx ON journal_trades
   (account_id, strategy, close_time_msc);
 
 CREATE INDEX journal_trades_account_symbol_close_idx ON journal_trades
   (account_id, symbol_id, close_time_msc);
+
+CREATE INDEX journal_trades_open_idx ON journal_trades (open_time_msc, account_id, position_id);
 
 CREATE INDEX news_events_at_idx ON news_events (event_at);
 

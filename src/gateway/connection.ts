@@ -283,6 +283,16 @@ export class Connection {
     return true
   }
 
+  /** Sends a frame encoded elsewhere (a reader encodes a big query_result): the same bounds as send(). */
+  sendEncoded(bytes: Uint8Array): boolean {
+    if (this.ws.readyState !== this.ws.OPEN || this.#closed) return false
+    if (!this.#outboundOk()) return false
+    this.#cork()
+    this.ws.send(bytes)
+    this.#outboundOk()
+    return true
+  }
+
   /** Bytes queued for the peer and not yet handed to the operating system. */
   get bufferedAmount(): number {
     return this.ws.bufferedAmount

@@ -56,7 +56,8 @@ export class DashboardSession extends Session implements DashboardEndpoint {
       case 'query':
         return void this.#read(message.request_id, async () => {
           const { type: _, request_id, ...request } = message
-          return { type: 'query_result', request_id, ...(await this.conn.deps.queries.run(request, this.auth.role)) }
+          this.conn.sendEncoded(await this.conn.deps.queries.frame(request, this.auth.role, request_id, () => [...this.conn.deps.streams.keys()]))
+          return undefined
         })
       case 'subscribe':
         return void this.#read(message.request_id, async () => {

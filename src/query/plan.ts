@@ -91,9 +91,50 @@ export function planQuery(request: QueryRequest, role: 'viewer' | 'admin', text 
   return { def, sql, values, limit, order, keyIndexes }
 }
 
+/** What shaping a page's rows into an answer needs: plain data, so that a reader thread can do it. */
+export interface AnswerPlan {
+  query: string
+  order: 'asc' | 'desc'
+  limit: number
+  columns: string[]
+  types: ValueType[]
+  keyIndexes: number[]
+}
+
+export function answerPlan(plan: QueryPlan): AnswerPlan {
+  return { query: plan.def.name, order: plan.order, limit: plan.limit, columns: plan.def.columns.map((c) => c.name), types: plan.def.columns.map((c) => c.type), keyIndexes: plan.keyIndexes }
+}
+
+/** One page, as the protocol and the HTTP API answer it. */
+export interface QueryAnswer {
+  query: string
+  columns: string[]
+  rows: unknown[][]
+  /** Where the next page starts; null on the last page. */
+  next_cursor: string | null
+}
+
+/**
+ * A page from the rows read (the plan reads one more than `limit`, to know whether a next page
+ * exists): values shaped, the cursor after the last row, and for ea_instances whether each
+ * instance is connected now (`online`, which only the running engine knows). In place.
+ */
+export function shapeAnswer(plan: AnswerPlan, rows: unknown[][], isOnline?: (streamId: number) => boolean): QueryAnswer {
+  const more = rows.length > plan.limit
+  if (more) rows.length = plan.limit
+  shapeRows(plan.types, rows)
+  const next = more ? cursorAfter(plan, rows[rows.length - 1]!) : null
+  const columns = [...plan.columns]
+  if (plan.query === 'ea_instances') {
+    columns.push('online')
+    for (const row of rows) row.push(isOnline?.(row[0] as number) ?? false)
+  }
+  return { query: plan.query, columns, rows, next_cursor: next }
+}
+
 /** The cursor after `row`, the last of a page. */
-export function cursorAfter(plan: QueryPlan, row: readonly unknown[]): string {
-  const state: CursorState = { q: plan.def.name, o: plan.order, k: plan.keyIndexes.map((i) => row[i]) }
+export function cursorAfter(plan: Pick<AnswerPlan, 'query' | 'order' | 'keyIndexes'>, row: readonly unknown[]): string {
+  const state: CursorState = { q: plan.query, o: plan.order, k: plan.keyIndexes.map((i) => row[i]) }
   return Buffer.from(JSON.stringify(state)).toString('base64url')
 }
 

@@ -7,16 +7,11 @@
 import { ProtocolError } from '../protocol/codec.js'
 import { ProtocolErrors, type ProtocolErrorCode } from '../protocol/messages.js'
 import type { ReaderPool } from '../workers/reader-pool.js'
-import { cursorAfter, planQuery, shapeRows, type QueryRequest } from './plan.js'
+import type { TaskError } from '../workers/tasks.js'
+import { answerPlan, planQuery, shapeAnswer, type QueryAnswer, type QueryRequest } from './plan.js'
 import { ConsoleOutcomes } from './sql-console.js'
 
-export interface QueryAnswer {
-  query: string
-  columns: string[]
-  rows: unknown[][]
-  /** Where the next page starts; null on the last page. */
-  next_cursor: string | null
-}
+export type { QueryAnswer } from './plan.js'
 
 export interface LiveState {
   /** The streams (EA instances) connected now. */
@@ -61,20 +56,28 @@ export class QueryService {
   async run(request: QueryRequest, role: 'viewer' | 'admin', text = false): Promise<QueryAnswer> {
     const plan = planQuery(request, role, text)
     const result = await this.readers.select(plan.sql, plan.values, plan.limit + 1)
-    if (!result.ok) {
-      const { code, message } = result.error
-      const wire: ProtocolErrorCode = code === ProtocolErrors.QUERY_TIMEOUT || code === ProtocolErrors.BUSY ? code : ProtocolErrors.STORAGE_FAILED
-      throw new ProtocolError(wire, `${plan.def.name}: ${message}`)
-    }
-    const { rows } = result.value
-    const more = rows.length > plan.limit
-    if (more) rows.length = plan.limit
-    shapeRows(plan.def.columns.map((c) => c.type), rows)
-    const columns = plan.def.columns.map((c) => c.name)
-    if (plan.def.name === 'ea_instances') {
-      columns.push('online')
-      for (const row of rows) row.push(this.live.isOnline(row[0] as number))
-    }
-    return { query: plan.def.name, columns, rows, next_cursor: more ? cursorAfter(plan, rows[rows.length - 1]!) : null }
+    if (!result.ok) throw readFailed(plan.def.name, result.error)
+    return shapeAnswer(answerPlan(plan), result.value.rows, (id) => this.live.isOnline(id))
   }
+
+  /**
+   * Runs a typed query for the protocol: the reader shapes the page and encodes its whole
+   * `query_result` frame, whose bytes move to this thread without a copy. For a month of M1
+   * bars (33,120 rows) that saved the 50 ms a structured clone of the rows took here.
+   */
+  async frame(request: QueryRequest, role: 'viewer' | 'admin', requestId: string, online: () => number[]): Promise<Uint8Array> {
+    const plan = planQuery(request, role)
+    const result = await this.readers.selectFrame(plan.sql, plan.values, plan.limit + 1, {
+      requestId,
+      plan: answerPlan(plan),
+      ...(plan.def.name === 'ea_instances' && { online: online() }),
+    })
+    if (!result.ok) throw readFailed(plan.def.name, result.error)
+    return new Uint8Array(result.value)
+  }
+}
+
+function readFailed(query: string, error: TaskError): ProtocolError {
+  const wire: ProtocolErrorCode = error.code === ProtocolErrors.QUERY_TIMEOUT || error.code === ProtocolErrors.BUSY ? error.code : ProtocolErrors.STORAGE_FAILED
+  return new ProtocolError(wire, `${query}: ${error.message}`)
 }

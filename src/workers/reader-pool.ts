@@ -13,7 +13,7 @@ import { maskSecrets } from '../db/url.js'
 import { silentLogger, type Logger } from '../log.js'
 import { ProtocolErrors } from '../protocol/messages.js'
 import { ConsoleProcess } from './console-process.js'
-import type { ConsoleResult, ReadResult, ReaderConfig, ReaderTask, TaskResult } from './tasks.js'
+import type { ConsoleResult, FrameRequest, ReadResult, ReaderConfig, ReaderTask, TaskResult } from './tasks.js'
 
 export interface ReaderPoolOptions {
   threads: number
@@ -27,6 +27,8 @@ export interface ReaderPool {
   readonly threads: number
   readonly timeoutMs: number
   select(sql: string, values: unknown[], limit: number): Promise<TaskResult<ReadResult>>
+  /** A typed query answered as its encoded `query_result` frame. */
+  selectFrame(sql: string, values: unknown[], limit: number, frame: FrameRequest): Promise<TaskResult<ArrayBuffer>>
   /** One SQL console statement: guarded, then run read-only (src/query/sql-console.ts). */
   console(text: string, rowLimit: number): Promise<TaskResult<ConsoleResult>>
   /** Reads queued and running now. */
@@ -73,6 +75,7 @@ export function createReaderPool(config: Omit<ReaderConfig, 'statementTimeoutMs'
     threads: options.threads,
     timeoutMs: options.timeoutMs,
     select: (sql, values, limit) => run({ kind: 'select', sql, values, limit }),
+    selectFrame: (sql, values, limit, frame) => run({ kind: 'select_frame', sql, values, limit, frame }),
     console: (text, rowLimit) =>
       consoleProcess !== undefined ? consoleProcess.run(text, rowLimit) : run({ kind: 'console', text, rowLimit, ...(config.sqlRole !== undefined && { role: config.sqlRole }) }),
     load: () => ({ queued: piscina.queueSize, running }),

@@ -8,6 +8,9 @@
  * console on SQLite runs in a process instead, which is killed (console-process.ts).
  */
 import { workerData } from 'node:worker_threads'
+import { Piscina } from 'piscina'
+import { encode } from '../protocol/codec.js'
+import { shapeAnswer } from '../query/plan.js'
 import { maskSecrets } from '../db/url.js'
 import { EngineError } from '../errors.js'
 import { ProtocolErrors } from '../protocol/messages.js'
@@ -40,19 +43,29 @@ function readOnly<T>(s: Storage, fn: (q: Queryable) => Promise<T>): Promise<T> {
   }, { readOnly: true })
 }
 
-async function run(task: ReaderTask): Promise<ReadResult | ConsoleResult> {
+async function run(task: ReaderTask): Promise<ReadResult | ConsoleResult | ArrayBuffer> {
   const s = await db()
   switch (task.kind) {
     case 'select':
       return readOnly(s, (q) => q.select(task.sql, task.values, task.limit))
+    case 'select_frame': {
+      const { rows } = await readOnly(s, (q) => q.select(task.sql, task.values, task.limit))
+      const { requestId, plan, online } = task.frame
+      const ids = new Set(online)
+      const bytes = encode({ type: 'query_result', request_id: requestId, ...shapeAnswer(plan, rows, (id) => ids.has(id)) })
+      // a buffer of its own, to move: the encoder's may be a slice of a larger one
+      return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
+    }
     case 'console':
       return runConsoleSql(s, task.text, { rowLimit: task.rowLimit, timeoutMs: config.statementTimeoutMs, ...(task.role !== undefined && { role: task.role }) })
   }
 }
 
-export default async function readerTask(task: ReaderTask): Promise<TaskResult<unknown>> {
+export default async function readerTask(task: ReaderTask): Promise<TaskResult<unknown> | ReturnType<typeof Piscina.move>> {
   try {
-    return { ok: true, value: await run(task) }
+    const value = await run(task)
+    if (value instanceof ArrayBuffer) return moved({ ok: true, value }, value)
+    return { ok: true, value }
   } catch (err) {
     if (err instanceof EngineError) return { ok: false, error: { code: err.code, message: maskSecrets(err.message), dataError: false } }
     const info = databaseErrorInfo(err)
@@ -60,4 +73,16 @@ export default async function readerTask(task: ReaderTask): Promise<TaskResult<u
     const code = info.dbCode === '57014' ? ProtocolErrors.QUERY_TIMEOUT : ProtocolErrors.STORAGE_FAILED
     return { ok: false, error: { code, message: maskSecrets(info.dbMessage), dbCode: info.dbCode, dataError: false } }
   }
+}
+
+/** The result with `buffer` moved to the main thread rather than copied. */
+function moved(result: TaskResult<unknown>, buffer: ArrayBuffer): ReturnType<typeof Piscina.move> {
+  return Piscina.move({
+    get [Piscina.transferableSymbol]() {
+      return [buffer]
+    },
+    get [Piscina.valueSymbol]() {
+      return result
+    },
+  } as unknown as ArrayBuffer)
 }

@@ -209,12 +209,22 @@ export interface ReaderConfig {
 }
 
 export type { ConsoleResult } from '../query/sql-console.js'
+import type { AnswerPlan } from '../query/plan.js'
 
 export type ReaderTask =
   /** One typed query, built by src/query/plan.ts: at most `limit` rows are read. */
   | { kind: 'select'; sql: string; values: unknown[]; limit: number }
+  /** The same, answered as the encoded bytes of its whole `query_result` frame (moved, not copied). */
+  | { kind: 'select_frame'; sql: string; values: unknown[]; limit: number; frame: FrameRequest }
   /** One SQL console statement, guarded and run by src/query/sql-console.ts. */
   | { kind: 'console'; text: string; rowLimit: number; role?: string }
+
+export interface FrameRequest {
+  requestId: string
+  plan: AnswerPlan
+  /** ea_instances: the streams connected now. */
+  online?: number[]
+}
 
 export interface ReadResult {
   columns: string[]

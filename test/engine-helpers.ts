@@ -9,7 +9,9 @@ import { startEngine, type Engine } from '../src/engine.js'
 import { openStorage } from '../src/db/storage/open.js'
 import type { Storage } from '../src/db/storage/types.js'
 import { createToken, listTokens, type Role, type TokenInfo } from '../src/db/sql/tokens.js'
-import type { Outgoing } from '../src/client/ea-client.js'
+import { connectDashboard, type Dashboard } from '../src/client/dashboard-client.js'
+import { connectEA, type EaClient, type Outgoing } from '../src/client/ea-client.js'
+import type { HelloEa } from '../src/protocol/messages.js'
 import { cliPath, repoRoot, type Backend, type Test } from './helpers.js'
 
 export interface Tokens {
@@ -194,3 +196,17 @@ export function accountSnapshot(time: number, balance = 10000): Outgoing {
 }
 
 export const dataPath = (dir: string) => join(dir, 'engine.db')
+
+/** An EA of account `login` connected to `url` (fast reconnects), closed at teardown. */
+export async function testEA(t: Test, url: string, token: string, instanceId: string, login: number, ea: HelloEa = { name: 'TestEA', magic: 42 }): Promise<EaClient> {
+  const client = await connectEA(url, { token, instanceId, account: account(login), ea, minDelayMs: 20, maxDelayMs: 200 })
+  t.teardown(() => client.close())
+  return client
+}
+
+/** A dashboard connected to `url`, closed at teardown. */
+export async function testDashboard(t: Test, url: string, token: string): Promise<Dashboard> {
+  const d = await connectDashboard(url, { token })
+  t.teardown(() => d.close())
+  return d
+}

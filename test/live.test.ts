@@ -6,14 +6,15 @@
  */
 import t from 'tap'
 import WebSocket from 'ws'
-import { connectDashboard, type Dashboard, type Subscription } from '../src/client/dashboard-client.js'
-import { connectEA, type EaClient } from '../src/client/ea-client.js'
+import type { Subscription } from '../src/client/dashboard-client.js'
 import { ClientError } from '../src/errors.js'
 import { decode, encode } from '../src/protocol/codec.js'
-import { account, accountSnapshot, deal, makeTokens, startTestEngine, TickSource, withStorage } from './engine-helpers.js'
+import { accountSnapshot, deal, makeTokens, startTestEngine, testDashboard, testEA, TickSource, withStorage } from './engine-helpers.js'
 import { eachBackend, type Backend, type Test } from './helpers.js'
 
 const T0 = Date.UTC(2024, 10, 19, 9, 0)
+const ea = (t: Test, url: string, token: string, instanceId: string, login: number) => testEA(t, url, token, instanceId, login, { name: 'LiveEA', magic: 42 })
+const dashboard = testDashboard
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function until(what: string | (() => string), check: () => boolean, timeoutMs = 15_000): Promise<void> {
@@ -34,17 +35,6 @@ function record(sub: Subscription): { kind: string; data: any }[] {
   return seen
 }
 
-async function ea(t: Test, url: string, token: string, instanceId: string, login: number): Promise<EaClient> {
-  const client = await connectEA(url, { token, instanceId, account: account(login), ea: { name: 'LiveEA', magic: 42 }, minDelayMs: 20, maxDelayMs: 200 })
-  t.teardown(() => client.close())
-  return client
-}
-
-async function dashboard(t: Test, url: string, token: string): Promise<Dashboard> {
-  const d = await connectDashboard(url, { token })
-  t.teardown(() => d.close())
-  return d
-}
 
 /** A deal the database refuses by its content (a trigger standing in for any constraint). */
 async function refuseTicket(backend: Backend, ticket: number): Promise<void> {

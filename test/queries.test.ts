@@ -4,27 +4,16 @@
  * filters, unknown queries and what its role may not read.
  */
 import t from 'tap'
-import { connectDashboard, type Dashboard } from '../src/client/dashboard-client.js'
-import { connectEA, type EaClient } from '../src/client/ea-client.js'
 import { ClientError } from '../src/errors.js'
 import { QUERIES } from '../src/query/catalogue.js'
 import { planQuery } from '../src/query/plan.js'
-import { account, accountSnapshot, deal, makeTokens, startTestEngine, TickSource, type Tokens } from './engine-helpers.js'
+import { accountSnapshot, deal, makeTokens, startTestEngine, testDashboard, testEA, TickSource, type Tokens } from './engine-helpers.js'
 import { eachBackend, type Test } from './helpers.js'
 
 const T0 = Date.UTC(2024, 10, 19, 9, 0)
+const ea = (t: Test, url: string, token: string, instanceId: string, login: number, magic = 42) => testEA(t, url, token, instanceId, login, { name: 'QueryEA', magic, strategy: 'trend' })
+const dashboard = testDashboard
 
-async function ea(t: Test, url: string, token: string, instanceId: string, login: number, magic = 42): Promise<EaClient> {
-  const client = await connectEA(url, { token, instanceId, account: account(login), ea: { name: 'QueryEA', magic, strategy: 'trend' }, minDelayMs: 20, maxDelayMs: 200 })
-  t.teardown(() => client.close())
-  return client
-}
-
-async function dashboard(t: Test, url: string, token: string): Promise<Dashboard> {
-  const d = await connectDashboard(url, { token })
-  t.teardown(() => d.close())
-  return d
-}
 
 async function refusal(p: Promise<unknown>): Promise<{ code: string; field?: string; message: string }> {
   try {

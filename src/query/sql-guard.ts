@@ -5,8 +5,8 @@
  * differential) still cannot name a forbidden table or function. docs/SECURITY.md, "The SQL
  * console", has the rules and what the database itself adds behind them.
  */
-import { createRequire } from 'node:module'
-import type { AST, Parser, TableColumnAst } from 'node-sql-parser'
+import type { AST, TableColumnAst } from 'node-sql-parser'
+import { sqlParser } from '../db/sql-parser.js'
 import { isBlankSql } from '../db/storage/types.js'
 
 export type SqlDialect = 'sqlite' | 'postgres'
@@ -214,20 +214,7 @@ function refuse(code: SqlRefusal, reason: string): GuardVerdict {
 
 type Parsed = { asts: AST[]; tableList: string[] } | { error: string }
 
-const parsers = new Map<string, Parser>()
-
-// One grammar is 200-300 kB against 2.5 MB for every dialect node-sql-parser knows: require the
-// one needed, once.
-function parserFor(database: string): Parser {
-  let parser = parsers.get(database)
-  if (!parser) {
-    const require = createRequire(import.meta.url)
-    const mod = require(`node-sql-parser/build/${database}`) as { Parser: new () => Parser }
-    parser = new mod.Parser()
-    parsers.set(database, parser)
-  }
-  return parser
-}
+const parserFor = sqlParser
 
 /**
  * node-sql-parser 5.4's SQLite grammar refuses much of what SQLite runs: window frames

@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module'
 import type { AST, Parser } from 'node-sql-parser'
+import { sqlParser } from '../sql-parser.js'
 
 export type Dialect = 'sqlite' | 'postgres'
 export type LintLevel = 'warning' | 'notice'
@@ -231,20 +231,7 @@ function classify(statement: Statement, dialect: Dialect): { hits: Hit[]; parseE
   return { hits: lexicalHits(statement.tokens, dialect), parseError: parsed.error }
 }
 
-const parsers = new Map<Dialect, Parser>()
-
-// Each dialect's grammar alone is 200-300 kB against 2.5 MB for all of them, and only the lint
-// command needs one, so it is required on first use instead of imported.
-function parserFor(dialect: Dialect): Parser {
-  let parser = parsers.get(dialect)
-  if (!parser) {
-    const require = createRequire(import.meta.url)
-    const mod = require(`node-sql-parser/build/${parserDatabase(dialect)}`) as { Parser: new () => Parser }
-    parser = new mod.Parser()
-    parsers.set(dialect, parser)
-  }
-  return parser
-}
+const parserFor = (dialect: Dialect): Parser => sqlParser(parserDatabase(dialect))
 
 function parserDatabase(dialect: Dialect): string {
   return dialect === 'postgres' ? 'postgresql' : 'sqlite'

@@ -241,9 +241,10 @@ export function pipSize(symbol: JournalSymbol): number | null {
   const validPoint = point !== null && Number.isFinite(point) && point > 0
   const validDigits = digits !== null && Number.isInteger(digits) && digits >= 0
   if (!validPoint && !validDigits) return null
-  const p = validPoint ? point : 10 ** -digits!
+  const p = validPoint ? point : 1 / 10 ** digits!
   const d = validDigits ? digits : Math.round(-Math.log10(p))
-  return d === 3 || d === 5 ? p * 10 : p
+  // 12 significant digits drop the float noise of `* 10` (0.00001 * 10 is not 0.0001 in binary).
+  return Number((d === 3 || d === 5 ? p * 10 : p).toPrecision(12))
 }
 
 function roundVolume(v: number): number {

@@ -18,7 +18,7 @@ import type { Storage } from './db/storage/types.js'
 import { createAggregatorPool } from './workers/aggregator-pool.js'
 import type { WriteOutcome } from './workers/tasks.js'
 import { createReaderPool } from './workers/reader-pool.js'
-import { createWriterPool } from './workers/writer-pool.js'
+import { createWriterPool, type WriterPool } from './workers/writer-pool.js'
 import { QueryService } from './query/service.js'
 import { SubscriptionHub, type HubStats } from './subscriptions/hub.js'
 import { LiveFeed } from './subscriptions/live.js'
@@ -114,6 +114,7 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
     onCommitted: (chosen, fresh) => live?.committed(chosen, fresh),
   })
   void bars?.start()
+  void backfillJournal(pool, log)
   const commands = new CommandRouter(pool, { log })
   const readers = createReaderPool(
     { database: config.database, dialect: config.dialect, busyTimeoutMs: config.busyTimeoutMs, ...(config.sqlRole !== undefined && { sqlRole: config.sqlRole }) },
@@ -190,6 +191,28 @@ export async function startEngine(config: ResolvedConfig, options: StartOptions 
     close,
     [Symbol.asyncDispose]: close,
   }
+}
+
+/**
+ * Deals stored before the journal was kept (or by an engine older than it) get their journal rows
+ * in the background, a few hundred positions per transaction between the EAs' batches.
+ */
+async function backfillJournal(pool: WriterPool, log: Logger): Promise<void> {
+  let total = 0
+  let after: [number, number] | null = [0, 0]
+  while (after !== null) {
+    const result: { ok: true; value: { stored: number; next: [number, number] | null } } | { ok: false; error: { message: string } } = await pool
+      .backfillJournal(after, 200)
+      .catch((err: Error) => ({ ok: false as const, error: { message: err.message } }))
+    if (!result.ok) {
+      // the pool closing, or the database failing: the next start takes it up again
+      if (total > 0) log.warn({ component: 'journal', stored: total, cause: result.error.message }, 'the journal backfill stopped; the next start goes on')
+      return
+    }
+    total += result.value.stored
+    after = result.value.next
+  }
+  if (total > 0) log.info({ component: 'journal', positions: total }, `journal rows made for ${total} positions whose deals had none`)
 }
 
 /** The migration that gave tokens their scopes: a schema from other migration files may lack it. */

@@ -156,7 +156,7 @@ t.test('typed queries on both backends', async (t) => {
 t.test('the SQL console over the protocol', async (t) => {
   await eachBackend(t, 'admin only, refusals with their reason code, a database error names it, a runaway statement is stopped', async (t, backend) => {
     const tokens = await makeTokens(backend)
-    const engine = await startTestEngine(t, backend, { queryTimeoutMs: 700, readers: 1 })
+    const engine = await startTestEngine(t, backend, { queryTimeoutMs: 2000, readers: 1 })
     const url = engine.url!
     const a = await ea(t, url, tokens.ea, 'sql-ea', 5101)
     for (let i = 1; i <= 4; i++) await a.send(deal(i, T0 + i * 1000, 40 + (i % 2)))
@@ -191,7 +191,7 @@ t.test('the SQL console over the protocol', async (t) => {
     const started = Date.now()
     const runaway = 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) SELECT count(*) FROM n'
     t.match(await refusal(admin.sql(runaway)), { code: 'QUERY_TIMEOUT' })
-    t.ok(Date.now() - started < 5000, `stopped near the 700 ms timeout (${Date.now() - started} ms)`)
+    t.ok(Date.now() - started < 10_000, `stopped near the 2000 ms timeout (${Date.now() - started} ms)`)
     t.same((await admin.sql('SELECT count(*) AS n FROM deals')).rows.map((r) => Number(r[0])), [4], 'the reader was replaced: the next statement runs')
     t.equal((await viewer.query('deals', { login: 5101 })).rows.length, 4, 'and typed queries too')
   })

@@ -573,6 +573,8 @@ export interface JournalParams {
   instance?: string
   /** open or closed */
   state?: 'open' | 'closed'
+  /** the position (POSITION_IDENTIFIER) */
+  position_id?: number
   /** from this time on, inclusive (ms; compared with open_time_msc) */
   from?: number
   /** up to this time, exclusive (ms; compared with open_time_msc) */

@@ -15,6 +15,7 @@
  * - `positions` {login [+ server] | account_id}: the account's open positions after each positions_snapshot.
  * - `account` {…}: each account snapshot (balance, equity, margin).
  * - `deals` {…}: each new deal.
+ * - `journal` {…}: the journal row of each position a new deal changed.
  * - `ea_status`: EA instances connecting, disconnecting, and each ea_status heartbeat.
  * - `commands`: every command status change.
  * - `notifications`: every new notification.
@@ -27,7 +28,7 @@ import type { QueryService } from '../query/service.js'
 import { TIMEFRAMES } from '../query/catalogue.js'
 import type { SubscriptionHub, SubscriberPort } from './hub.js'
 
-export const TOPICS = ['ticks', 'bars', 'positions', 'account', 'deals', 'ea_status', 'commands', 'notifications'] as const
+export const TOPICS = ['ticks', 'bars', 'positions', 'account', 'deals', 'journal', 'ea_status', 'commands', 'notifications'] as const
 export type TopicName = (typeof TOPICS)[number]
 
 /** Rows a snapshot holds at most: the newest bars, deals, commands and notifications. */
@@ -56,6 +57,9 @@ export class LiveFeed {
   readonly #barsDue = new Set<number>()
   #barsTimer: NodeJS.Timeout | undefined
   #notificationsTimer: NodeJS.Timeout | undefined
+  /** `account:position` whose journal rows are to be read and published. */
+  readonly #journalDue = new Set<string>()
+  #journalTimer: NodeJS.Timeout | undefined
   /** The newest notification id published (or in a snapshot): the next refresh publishes those above. */
   #notificationsSeen = 0
   #closed = false
@@ -75,6 +79,7 @@ export class LiveFeed {
     this.#closed = true
     clearTimeout(this.#barsTimer)
     clearTimeout(this.#notificationsTimer)
+    clearTimeout(this.#journalTimer)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -178,6 +183,8 @@ export class LiveFeed {
         return this.hub.publish(key, 'tick', { account_id: accountId, ...snapshot })
       }
       case 'deal': {
+        if (this.hub.listening(`journal:${accountId}`) && (m.position_id as number) !== 0) this.#journalDue.add(`${accountId}:${m.position_id as number}`)
+        if (this.#journalDue.size > 0) this.#journalTimer ??= setTimeout(() => void this.#publishJournal(), REFRESH_MS)
         const key = `deals:${accountId}`
         if (!this.hub.listening(key)) return
         return this.hub.publish(key, 'event', {
@@ -239,6 +246,23 @@ export class LiveFeed {
     }
   }
 
+  async #publishJournal(): Promise<void> {
+    this.#journalTimer = undefined
+    const due = [...this.#journalDue]
+    this.#journalDue.clear()
+    for (const key of due) {
+      const [accountId, positionId] = key.split(':').map(Number) as [number, number]
+      if (this.#closed || !this.hub.listening(`journal:${accountId}`)) continue
+      try {
+        const page = await this.queries.run({ query: 'journal', params: { account_id: accountId, position_id: positionId }, limit: 1 }, 'admin')
+        for (const row of objects(page.columns, page.rows)) this.hub.publish(`journal:${accountId}`, 'event', row)
+      } catch {
+        this.#journalDue.add(key)
+        this.#journalTimer ??= setTimeout(() => void this.#publishJournal(), REFRESH_MS * 10)
+      }
+    }
+  }
+
   async #publishNotifications(): Promise<void> {
     this.#notificationsTimer = undefined
     if (this.#closed) return
@@ -288,13 +312,15 @@ export class LiveFeed {
       }
       case 'positions':
       case 'account':
-      case 'deals': {
+      case 'deals':
+      case 'journal': {
         allow('login', 'server', 'account_id')
         const account = await this.#account(params, role)
         const key = `${topic}:${account.id}`
         const p = { account_id: account.id }
         if (topic === 'positions') return { key, snapshot: async () => ({ positions: await page('positions', { ...p, state: 'open' }, 10_000) }) }
         if (topic === 'account') return { key, snapshot: async () => (await page('account_snapshots', p, 1, 'desc'))[0] ?? null }
+        if (topic === 'journal') return { key, snapshot: async () => ({ trades: await page('journal', p, SNAPSHOT_ROWS) }) }
         return { key, snapshot: async () => ({ deals: await page('deals', p, SNAPSHOT_ROWS) }) }
       }
       case 'ea_status':

@@ -195,6 +195,8 @@ export type WriterTask =
   | { kind: 'command_delivered'; commandId: string; streamId: number; now: number }
   | { kind: 'commands_expire'; now: number }
   | { kind: 'notifications_read'; ids: number[]; now: number }
+  /** Journal rows for up to `limit` positions whose deals have none (stored before the journal was kept). */
+  | { kind: 'journal_backfill'; after: [number, number]; limit: number }
   | { kind: 'commands_pending'; streamId: number; accountId: number; magic: number; now: number }
 
 // ---------------------------------------------------------------------------------------------

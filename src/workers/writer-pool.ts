@@ -47,6 +47,8 @@ export interface WriterPool {
   expireCommands(): Promise<TaskResult<CommandChange[]>>
   /** Marks notifications read; resolves with how many were unread. */
   markNotificationsRead(ids: number[]): Promise<TaskResult<number>>
+  /** Journal rows for up to `limit` positions after `after` that have deals and no row. */
+  backfillJournal(after: [number, number], limit: number): Promise<TaskResult<{ stored: number; next: [number, number] | null }>>
   /** The next commands never yet delivered to an EA (at most PENDING_LOAD), oldest first. */
   pendingCommands(stream: { streamId: number; accountId: number; magic: number }): Promise<TaskResult<PendingCommand[]>>
   close(): Promise<void>
@@ -140,6 +142,7 @@ export function createWriterPool(config: WriterConfig, writers: number, log: Log
     commandDelivered: (commandId, streamId) => run({ kind: 'command_delivered', commandId, streamId, now: Date.now() }),
     expireCommands: () => run({ kind: 'commands_expire', now: Date.now() }),
     markNotificationsRead: (ids) => run({ kind: 'notifications_read', ids, now: Date.now() }),
+    backfillJournal: (after, limit) => run({ kind: 'journal_backfill', after, limit }),
     pendingCommands: (s) => run({ kind: 'commands_pending', streamId: s.streamId, accountId: s.accountId, magic: s.magic, now: Date.now() }),
     close: () => piscina.destroy(),
   }

@@ -11,6 +11,7 @@ import { ProtocolErrors } from '../protocol/messages.js'
 import { openStorage } from '../db/storage/open.js'
 import { databaseErrorInfo, type Storage } from '../db/storage/types.js'
 import { markNotificationsRead } from '../db/sql/notifications.js'
+import { backfillJournal } from '../db/sql/journal.js'
 import { createCommand, expireDue, markDelivered, PENDING_LOAD, pendingForStream } from '../db/sql/commands.js'
 import { SymbolCache, writeBatch } from '../db/sql/write-batch.js'
 import { registerStream } from '../db/sql/streams.js'
@@ -105,6 +106,8 @@ async function run(task: WriterTask): Promise<unknown> {
       return pendingForStream(storage, task, task.now, PENDING_LOAD, true)
     case 'notifications_read':
       return storage.transaction((tx) => markNotificationsRead(tx, task.ids, task.now))
+    case 'journal_backfill':
+      return storage.transaction((tx) => backfillJournal(tx, task.after, task.limit))
   }
 }
 

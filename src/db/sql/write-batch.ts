@@ -32,6 +32,7 @@ import type { CommandChange, RecordEntry, TickColumns, TickSegment, WriteBatch, 
 import { applyAck, applyResult } from './commands.js'
 import { highWater, setHighWater } from './streams.js'
 import { markForRebuild } from './bars.js'
+import { updateJournal } from './journal.js'
 import { planMinuteBars, storeMinuteBars } from './tick-bars.js'
 
 /** Whose market data a symbol is: an account's, on its trade server (docs/SECURITY.md, "Market data"). */
@@ -111,12 +112,15 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
       }
       const change = await writeRecord(tx, entry, resolveSymbol, now, options.bars ? barSymbols : undefined)
       if (change) commandChanges.push(change)
+      if (entry.message.type === 'deal' && (entry.message.position_id as number) !== 0) positions.add(`${entry.accountId}:${entry.message.position_id as number}`)
       records++
     }
     // Symbol specs first: an EA sends a symbol's spec before its ticks, and the ticks' bars are
     // built with the chart mode and point the spec gives (written after them, it would change the
     // symbol under bars just built and send every minute of it back to be built again).
     const barSymbols = new Set<number>()
+    /** `account:position` of the batch's new deals: their journal rows are computed again. */
+    const positions = new Set<string>()
     for (const entry of batch.records) if (entry.message.type === 'symbol_spec') await write(entry)
     const segments: { segment: TickSegment; symbolId: number }[] = []
     for (const segment of batch.segments) {
@@ -139,6 +143,7 @@ export async function writeBatch(storage: Storage, batch: WriteBatch, symbols: S
     }
     for (const { segment } of segments) if (segment.gap) await recordGap(tx, segment, now)
     for (const entry of batch.records) if (entry.message.type !== 'symbol_spec') await write(entry)
+    if (positions.size > 0) await updateJournal(tx, [...positions].sort().map((k) => k.split(':').map(Number) as [number, number]))
     for (const r of batch.rejected) {
       if (!fresh(r.streamId, r.seq)) continue
       await tx.query(

@@ -30,7 +30,7 @@ export async function start(args: string[], io: Io): Promise<number> {
   for (const r of applied) io.out(`  applied ${r.version}_${r.name} (${r.durationMs} ms)\n`)
   io.out(`mt5-engine: schema up to date: ${engine.status.entries.length} migrations applied, ${applied.length} of them now\n`)
   if (engine.url === undefined) return 0
-  io.out(`mt5-engine: EAs and dashboards connect to ${engine.url} (HTTP health check on /health)\n`)
+  io.out(`mt5-engine: EAs and dashboards connect to ${engine.url} (HTTP: /health, the read-only API under /api/v1/, docs/QUERIES.md)\n`)
   io.out(`mt5-engine: make a token with: mt5-engine token create --role ea --name my-ea\n`)
   await untilSignal(io, () => engine.close())
   io.out('mt5-engine: stopped; everything acknowledged is committed\n')

@@ -321,6 +321,8 @@ CREATE TABLE public.equity_points (
   drawdown double precision DEFAULT 0 NOT NULL,
   drawdown_pct double precision DEFAULT 0 NOT NULL,
   samples integer DEFAULT 1 NOT NULL,
+  first_time_msc bigint,
+  last_time_msc bigint,
   CONSTRAINT equity_points_pkey PRIMARY KEY (account_id, resolution, time_msc),
   CONSTRAINT equity_points_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id),
   CONSTRAINT equity_points_resolution_check CHECK (resolution = ANY (ARRAY['M1'::text, 'H1'::text, 'D1'::text]))

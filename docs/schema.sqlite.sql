@@ -286,7 +286,7 @@ CREATE TABLE equity_points (
   peak_equity REAL NOT NULL,
   drawdown REAL NOT NULL DEFAULT 0,
   drawdown_pct REAL NOT NULL DEFAULT 0,
-  samples INTEGER NOT NULL DEFAULT 1,
+  samples INTEGER NOT NULL DEFAULT 1, first_time_msc INTEGER, last_time_msc INTEGER,
   PRIMARY KEY (account_id, resolution, time_msc)
 ) WITHOUT ROWID;
 

@@ -54,7 +54,8 @@ t.test('the trade journal from streamed deals', async (t) => {
     t.match(rows[1], { position_id: 9002, direction: 'sell', state: 'open', close_time_msc: null, volume: 0.5 })
 
     const deadline = Date.now() + 10_000
-    while (!pushed.some((r) => r.position_id === 9001 && r.state === 'closed') && Date.now() < deadline) await sleep(10)
+    const seen = () => pushed.some((r) => r.position_id === 9001 && r.state === 'closed') && pushed.some((r) => r.position_id === 9002)
+    while (!seen() && Date.now() < deadline) await sleep(10)
     t.ok(pushed.some((r) => r.position_id === 9001 && r.state === 'closed'), 'the journal topic pushed the closed trade')
     t.ok(pushed.some((r) => r.position_id === 9002 && r.state === 'open'), 'and the open one')
 

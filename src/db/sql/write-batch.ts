@@ -32,6 +32,7 @@ import type { CommandChange, RecordEntry, TickColumns, TickSegment, WriteBatch, 
 import { applyAck, applyResult } from './commands.js'
 import { highWater, setHighWater } from './streams.js'
 import { markForRebuild } from './bars.js'
+import { updateEquity } from './equity.js'
 import { updateJournal } from './journal.js'
 import { planMinuteBars, storeMinuteBars } from './tick-bars.js'
 
@@ -490,14 +491,17 @@ async function writePositions(tx: Queryable, e: RecordEntry, s: PositionsSnapsho
 }
 
 async function writeAccountSnapshot(tx: Queryable, e: RecordEntry, a: AccountSnapshot): Promise<void> {
-  await tx.query(
+  const inserted = await tx.query(
     `insert into account_snapshots (account_id, time_msc, balance, equity, margin, free_margin, margin_level, profit,
                                     open_positions, open_volume, stream_id)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-     on conflict (account_id, time_msc) do nothing`,
+     on conflict (account_id, time_msc) do nothing
+     returning time_msc`,
     [e.accountId, a.time_msc, a.balance, a.equity, a.margin, a.free_margin, a.margin_level, a.profit, a.open_positions,
       a.open_volume, e.streamId],
   )
+  // a snapshot stored before (another EA of the account sent the same time) is in the curve already
+  if (inserted.length > 0) await updateEquity(tx, e.accountId, a)
 }
 
 async function writeStatus(tx: Queryable, e: RecordEntry, s: EaStatus): Promise<void> {

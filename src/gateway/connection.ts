@@ -275,20 +275,17 @@ export class Connection {
    * was queued; `written` is called once it has left for the socket, or with an error.
    */
   send(message: EngineMessage, written?: (err?: Error) => void): boolean {
+    // nothing is encoded for a connection that is gone
     if (this.ws.readyState !== this.ws.OPEN || this.#closed) return false
-    if (!this.#outboundOk()) return false
-    this.#cork()
-    this.ws.send(encode(message), written)
-    this.#outboundOk()
-    return true
+    return this.sendEncoded(encode(message), written)
   }
 
-  /** Sends a frame encoded elsewhere (a reader encodes a big query_result): the same bounds as send(). */
-  sendEncoded(bytes: Uint8Array): boolean {
+  /** Sends a frame encoded elsewhere (a reader encodes a big query_result), within send()'s bounds. */
+  sendEncoded(bytes: Uint8Array, written?: (err?: Error) => void): boolean {
     if (this.ws.readyState !== this.ws.OPEN || this.#closed) return false
     if (!this.#outboundOk()) return false
     this.#cork()
-    this.ws.send(bytes)
+    this.ws.send(bytes, written)
     this.#outboundOk()
     return true
   }

@@ -9,7 +9,6 @@ import type { DashboardEndpoint } from '../commands/router.js'
 import { ErrorCodes, hasCode } from '../errors.js'
 import { encode, ProtocolError } from '../protocol/codec.js'
 import type { SubscriberPort } from '../subscriptions/hub.js'
-import type { LiveFeed } from '../subscriptions/live.js'
 import { wsPort } from '../subscriptions/ws-port.js'
 import { PROTOCOL_VERSION, ProtocolErrors, type CommandSend, type CommandStatusUpdate, type EngineMessage, type ProtocolErrorCode } from '../protocol/messages.js'
 import { parseDashboardMessage } from '../protocol/validate.js'
@@ -61,13 +60,12 @@ export class DashboardSession extends Session implements DashboardEndpoint {
         })
       case 'subscribe':
         return void this.#read(message.request_id, async () => {
-          const live = this.#live()
-          await live.subscribe(this.#port(), message, this.auth.role)
+          await this.conn.deps.live.subscribe(this.#port(), message, this.auth.role)
           // the hub sent `subscribed` (then the snapshot): nothing more to answer
           return undefined
         })
       case 'unsubscribe': {
-        const done = this.#portOf !== undefined && this.#live().hub.unsubscribe(this.#portOf, message.subscription_id)
+        const done = this.#portOf !== undefined && this.conn.deps.live.hub.unsubscribe(this.#portOf, message.subscription_id)
         if (!done) return this.conn.answer(Object.assign(perr(ProtocolErrors.BAD_FIELD, `subscription_id: ${message.subscription_id} is not a subscription of this session`, 'subscription_id'), { requestId: message.request_id }))
         return void this.conn.send({ type: 'done', request_id: message.request_id })
       }
@@ -114,12 +112,6 @@ export class DashboardSession extends Session implements DashboardEndpoint {
     }
   }
 
-  #live(): LiveFeed {
-    const live = this.conn.deps.live
-    if (live === undefined) throw perr(ProtocolErrors.UNKNOWN_TYPE, 'this engine serves no live topics', 'type')
-    return live
-  }
-
   /** The session's port into the subscription hub, made at its first subscribe. */
   #port(): SubscriberPort {
     this.#portOf ??= wsPort(this.conn.ws, encode, this.conn.socket)
@@ -128,7 +120,7 @@ export class DashboardSession extends Session implements DashboardEndpoint {
 
   override detach(): void {
     super.detach()
-    if (this.#portOf !== undefined) this.conn.deps.live?.hub.detach(this.#portOf)
+    if (this.#portOf !== undefined) this.conn.deps.live.hub.detach(this.#portOf)
     this.conn.deps.commands.detachDashboard(this)
   }
 

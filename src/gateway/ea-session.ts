@@ -55,7 +55,7 @@ export class EaSession extends Session implements StreamSink, EaEndpoint {
     this.conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, stream_id: this.streamId, resume_seq: this.#resumeSeq, role: 'ea', server_time: Date.now(), limits: this.welcomeLimits() })
     this.conn.chatter('debug', { streamId: this.streamId, resumeSeq: this.#resumeSeq, commands: pending.length }, 'EA session welcomed')
     deps.commands.attachEa(this, pending)
-    deps.live?.online(this.streamId, this.#instanceId, true)
+    deps.live.online(this.streamId, this.#instanceId, true)
     this.conn.resumeReading()
   }
 
@@ -96,8 +96,8 @@ export class EaSession extends Session implements StreamSink, EaEndpoint {
     const { deps } = this.conn
     if (deps.streams.get(this.streamId) === this.conn) {
       deps.streams.delete(this.streamId)
-      // replaced by a new connection, the instance stays online
-      deps.live?.online(this.streamId, this.#instanceId, false)
+      // gone, not replaced: a new connection of the stream keeps the instance online
+      deps.live.online(this.streamId, this.#instanceId, false)
     }
     deps.ingest.detach(this.streamId, this)
     deps.commands.detachEa(this)

@@ -89,7 +89,7 @@ export interface GatewayServices {
   /** Typed queries, on the reader workers. */
   queries: QueryService
   /** Live topics for dashboards. */
-  live?: LiveFeed
+  live: LiveFeed
 }
 
 /** What every connection of one gateway shares. */

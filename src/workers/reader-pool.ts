@@ -31,8 +31,6 @@ export interface ReaderPool {
   selectFrame(sql: string, values: unknown[], limit: number, frame: FrameRequest): Promise<TaskResult<ArrayBuffer>>
   /** One SQL console statement: guarded, then run read-only (src/query/sql-console.ts). */
   console(text: string, rowLimit: number): Promise<TaskResult<ConsoleResult>>
-  /** Reads queued and running now. */
-  load(): { queued: number; running: number }
   close(): Promise<void>
 }
 
@@ -51,12 +49,10 @@ export function createReaderPool(config: Omit<ReaderConfig, 'statementTimeoutMs'
   piscina.on('error', (err: Error) => {
     log.error({ component: 'reader', cause: maskSecrets(err.stack ?? err.message) }, 'a reader thread failed and was replaced')
   })
-  let running = 0
   // SQLite: a process of its own, which the timeout can stop (console-process.ts)
   const consoleProcess = config.dialect === 'sqlite' ? new ConsoleProcess(config.database, config.busyTimeoutMs, options.timeoutMs) : undefined
   const run = async <T>(task: ReaderTask): Promise<TaskResult<T>> => {
     const signal = AbortSignal.timeout(options.timeoutMs)
-    running++
     try {
       return (await piscina.run(task, { signal })) as TaskResult<T>
     } catch (err) {
@@ -67,8 +63,6 @@ export function createReaderPool(config: Omit<ReaderConfig, 'statementTimeoutMs'
         return { ok: false, error: { code: ProtocolErrors.BUSY, message: `${options.maxQueue} reads are waiting for a reader; try again shortly`, dataError: false } }
       }
       throw err
-    } finally {
-      running--
     }
   }
   return {
@@ -78,7 +72,6 @@ export function createReaderPool(config: Omit<ReaderConfig, 'statementTimeoutMs'
     selectFrame: (sql, values, limit, frame) => run({ kind: 'select_frame', sql, values, limit, frame }),
     console: (text, rowLimit) =>
       consoleProcess !== undefined ? consoleProcess.run(text, rowLimit) : run({ kind: 'console', text, rowLimit, ...(config.sqlRole !== undefined && { role: config.sqlRole }) }),
-    load: () => ({ queued: piscina.queueSize, running }),
     close: async () => {
       consoleProcess?.close()
       await piscina.destroy()

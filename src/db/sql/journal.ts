@@ -4,13 +4,12 @@
  * The journal is therefore never behind the committed deals, a replay changes nothing, and a
  * SIGKILL leaves both or neither; no cursor is needed.
  */
+import { periodStart } from '../../aggregate/equity.js'
 import { journalOf, type JournalDeal } from '../../aggregate/journal.js'
 import type { Queryable } from '../storage/types.js'
 
-const DAY_MS = 86_400_000
-
-/** The trading day a server time falls in: server midnight (MT5 times are the broker's server time). */
-export const serverMidnight = (time: number) => time - (((time % DAY_MS) + DAY_MS) % DAY_MS)
+/** The trading day a close falls in: the server's midnight (MT5 times are the broker's server time). */
+const serverMidnight = (time: number) => periodStart('D1', time)
 
 /**
  * Computes the journal rows of `positions` (account id, position id) from their stored deals and

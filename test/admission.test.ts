@@ -80,7 +80,7 @@ async function timedEa(url: string, token: string, instanceId: string, localAddr
   return { ea, ms: Date.now() - started }
 }
 
-t.test('2,000 idle upgrades from one address hold its share only, and an EA from another gets welcome within 1 s', async (t) => {
+t.test('2,000 idle upgrades from one address hold its share only, and an EA from another gets welcome within 2 s', async (t) => {
   const backend = sqliteBackend(t)
   const tokens = await makeTokens(backend)
   const engine = await startTestEngine(t, backend, { maxUnauthenticated: 64, maxUnauthenticatedPerAddress: 16 })
@@ -90,7 +90,8 @@ t.test('2,000 idle upgrades from one address hold its share only, and an EA from
   while (engine.counters.gateway!.turnedAway < 100) await new Promise((resolve) => setTimeout(resolve, 5))
   const { ea, ms } = await timedEa(engine.url!, tokens.ea, 'genuine-1', '127.0.0.2')
   t.teardown(() => ea.close())
-  t.ok(ms < 1000, `welcome after ${ms} ms`)
+  // starved, it would wait for a slot the 5 s handshake timeout frees; 2 s leaves CI's shared cores room
+  t.ok(ms < 2000, `welcome after ${ms} ms`)
   const report = await storm
   t.ok(report.open <= 16, `${report.open} idle upgrades held open: at most the address's 16`)
   t.equal(report.opened + report.refused >= 2000, true, 'every upgrade was answered or closed')
@@ -100,7 +101,7 @@ t.test('2,000 idle upgrades from one address hold its share only, and an EA from
   t.equal(ea.counters.lastAckedSeq, seq, 'the EA streams')
 })
 
-t.test('strangers from many addresses filling the total budget make room: an EA gets welcome within 1 s', async (t) => {
+t.test('strangers from many addresses filling the total budget make room: an EA gets welcome within 2 s', async (t) => {
   const backend = sqliteBackend(t)
   const tokens = await makeTokens(backend)
   const engine = await startTestEngine(t, backend, { maxUnauthenticated: 64, maxUnauthenticatedPerAddress: 16 })
@@ -110,7 +111,8 @@ t.test('strangers from many addresses filling the total budget make room: an EA 
   t.equal(engine.counters.gateway!.unauthenticated, 64, 'the budget is full')
   const { ea, ms } = await timedEa(engine.url!, tokens.ea, 'genuine-2', '127.0.0.1')
   t.teardown(() => ea.close())
-  t.ok(ms < 1000, `welcome after ${ms} ms`)
+  // starved, it would wait for a slot the 5 s handshake timeout frees; 2 s leaves CI's shared cores room
+  t.ok(ms < 2000, `welcome after ${ms} ms`)
   t.ok(engine.counters.gateway!.unauthenticated <= 64, 'the budget was kept')
 })
 

@@ -39,7 +39,8 @@ const workerFile = fileURLToPath(new URL('./reader.js', import.meta.url))
 export function createReaderPool(config: Omit<ReaderConfig, 'statementTimeoutMs'> & { sqlRole?: string }, options: ReaderPoolOptions, log: Logger = silentLogger): ReaderPool {
   const piscina = new Piscina({
     filename: workerFile,
-    minThreads: options.threads,
+    // started by the first read, not with the engine, whose first seconds EAs reconnecting need
+    minThreads: 0,
     maxThreads: options.threads,
     maxQueue: options.maxQueue,
     idleTimeout: Number.MAX_SAFE_INTEGER,
